@@ -1,0 +1,131 @@
+# Makefile for memd.  The source is memd.nw; everything made lands in build/.
+#
+#   make            install what is missing, tangle, build the image, weave the book
+#   make test       run every test (TAP lines, then "N passed, N failed")
+#   make check      structural checks of the web, then the static analysers
+#   make clean      remove build/
+#
+# No target is named tangle, weave or tests: those are files here.
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := all
+BUILD := build
+WEB := memd.nw
+
+# The C compiler: gcc unless CC is given on the command line or in the
+# environment (make's own default, cc, is not a choice anybody made).
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CC_NAME := $(notdir $(firstword $(CC)))
+CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
+
+# ---------------------------------------------------------------------------
+# Dependencies: Debian packages, installed by apt-get when make runs as root;
+# otherwise make prints the command to run and stops.
+DEB_PACKAGES := make gcc clang binutils gdb noweb pandoc python3 \
+	texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+	lmodern poppler-utils cppcheck clang-tidy valgrind
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+$(DEPS_STAMP): Makefile
+	@mkdir -p $(BUILD)
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | \
+	        grep -q '^install ok installed$$' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "make: installing Debian packages:$$missing"; \
+	        apt-get update -q && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	            --no-install-recommends $$missing || exit 1; \
+	    else \
+	        echo "make: these Debian packages are missing:$$missing" >&2; \
+	        echo "make: install them as root with:" >&2; \
+	        echo "    apt-get install -y --no-install-recommends$$missing" >&2; \
+	        exit 1; \
+	    fi; \
+	fi
+	@touch $@
+
+# ---------------------------------------------------------------------------
+# Tangling.  The stamp records that tangle ran; tangle itself rewrites only
+# files whose content changed, so their mtimes drive the rebuilds below.
+TANGLE_STAMP := $(BUILD)/.tangled
+ROOTS := memd-abi.h memd-core.h memd-core.c memd-image.c test-abi.c
+TANGLED := $(addprefix $(BUILD)/,$(ROOTS))
+
+$(TANGLE_STAMP): $(WEB) tangle $(DEPS_STAMP)
+	./tangle $(WEB) $(BUILD)
+	@touch $@
+
+$(TANGLED): $(TANGLE_STAMP) ;
+
+# ---------------------------------------------------------------------------
+# Compiler flags.  Warnings are errors, with gcc and with clang.
+WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wconversion \
+	-Wsign-conversion -Wcast-qual -Wcast-align -Wstrict-prototypes \
+	-Wmissing-prototypes -Wmissing-declarations -Wundef -Wvla \
+	-Wwrite-strings -Wpointer-arith -Wformat=2 -Wnull-dereference \
+	-Wimplicit-fallthrough -Wdouble-promotion -Wredundant-decls
+ifeq ($(CC_IS_CLANG),0)
+WARN += -Wlogical-op -Wduplicated-cond -Wduplicated-branches -Wjump-misses-init
+endif
+
+# The image: see memd.nw, "Building the image", for why each flag is here.
+IMAGE := $(BUILD)/memd
+IMAGE_OBJDIR := $(BUILD)/image-$(CC_NAME)
+IMAGE_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) \
+	-ffreestanding -fno-builtin -fno-stack-protector -fno-pie \
+	-mcmodel=small -mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-80387 \
+	-fno-asynchronous-unwind-tables -fno-common -fcf-protection=none \
+	-I$(BUILD)
+ifeq ($(CC_IS_CLANG),0)
+IMAGE_CFLAGS += -fno-tree-loop-distribute-patterns
+endif
+IMAGE_LDFLAGS := -nostdlib -static -Wl,-T,linker.ld \
+	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--fatal-warnings
+
+# Host builds of the core and its tests.
+HOST_OBJDIR := $(BUILD)/host-$(CC_NAME)
+HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD)
+
+# ---------------------------------------------------------------------------
+.PHONY: all test check clean
+
+all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
+
+IMAGE_OBJS := $(IMAGE_OBJDIR)/memd-core.o $(IMAGE_OBJDIR)/memd-image.o
+HEADERS := $(BUILD)/memd-abi.h $(BUILD)/memd-core.h
+
+$(IMAGE_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
+
+$(IMAGE): $(IMAGE_OBJS) linker.ld
+	@mkdir -p $(@D)
+	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ $(IMAGE_OBJS)
+
+# The book.
+$(BUILD)/memd.html $(BUILD)/memd.pdf: $(BUILD)/.woven ;
+$(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
+	./weave $(WEB) $(BUILD)
+	@touch $@
+
+# Tests.
+TEST_PROGS := $(BUILD)/test-abi
+
+$(BUILD)/test-%: $(BUILD)/test-%.c $(HEADERS)
+	$(CC) $(HOST_CFLAGS) -o $@ $<
+
+test: all $(TEST_PROGS)
+	@tests/run
+
+check: $(TANGLE_STAMP)
+	@tests/check
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# tests/image.sh: the memd image is what an EriX kernel can load, and
+# nothing more: a static ELF64 x86-64 executable, entered at _start, with
+# no interpreter, no dynamic linking, no C library and its stack reserve.
+# Checked for the gcc image (build/memd) and for a clang build of it.
+set -u
+AREA=image
+. "$(dirname "$0")/lib.sh"
+
+check_image() {  # check_image PREFIX IMAGE
+    local p=$1 img=$2
+    if [ ! -f "$img" ]; then fail "$p/exists" "$img missing"; return; fi
+    readelf -hlSW "$img" > "$SCRATCH/elf" 2>&1
+    nm "$img" > "$SCRATCH/nm" 2>&1
+
+    expect "$p/elf64" grep -q 'Class: *ELF64' "$SCRATCH/elf"
+    expect "$p/little-endian" grep -q "Data: *2's complement, little endian" "$SCRATCH/elf"
+    expect "$p/et-exec" grep -q 'Type: *EXEC' "$SCRATCH/elf"
+    expect "$p/x86-64" grep -q 'Machine: *Advanced Micro Devices X86-64' "$SCRATCH/elf"
+
+    local entry start
+    entry=$(sed -n 's/.*Entry point address: *0x\([0-9a-f]*\).*/\1/p' "$SCRATCH/elf")
+    start=$(awk '$3 == "_start" { print $1 }' "$SCRATCH/nm")
+    if [ -n "$entry" ] && [ -n "$start" ] && [ $((16#$entry)) -eq $((16#$start)) ]; then
+        pass "$p/entry-is-_start"
+    else
+        fail "$p/entry-is-_start" "entry $entry, _start $start"
+    fi
+
+    ! grep -q 'INTERP' "$SCRATCH/elf" && pass "$p/no-interp" || fail "$p/no-interp"
+    ! grep -Eq 'DYNAMIC|\.dynamic|\.dynsym' "$SCRATCH/elf" && pass "$p/no-dynamic" || fail "$p/no-dynamic"
+    [ -z "$(nm -u "$img")" ] && pass "$p/no-undefined-symbols" || fail "$p/no-undefined-symbols" "$(nm -u "$img" | tr '\n' ' ')"
+
+    # No C library: none of its usual entry points or internals is linked.
+    if grep -Eq ' (__libc_start_main|printf|malloc|free|exit|_exit|puts|write|abort|__stack_chk_fail|__errno_location)$' "$SCRATCH/nm"; then
+        fail "$p/no-libc" "$(grep -E ' (__libc_start_main|printf|malloc|free|exit|_exit|puts|write|abort|__stack_chk_fail)$' "$SCRATCH/nm" | tr '\n' ' ')"
+    else
+        pass "$p/no-libc"
+    fi
+
+    # The stack reserve: a NOBITS section of at least 64 KiB between its two
+    # symbols, inside a loadable read-write segment that is not executable.
+    local bottom top size
+    bottom=$(awk '$3 == "memd_stack_low" { print $1 }' "$SCRATCH/nm")
+    top=$(awk '$3 == "memd_stack_high" { print $1 }' "$SCRATCH/nm")
+    size=$(awk '$2 == ".stack_reserve" && $3 == "NOBITS" { print $6 }' \
+           <(sed 's/\[ *\([0-9]*\)\]/[\1]/' "$SCRATCH/elf"))
+    if [ -n "$bottom" ] && [ -n "$top" ] && [ -n "$size" ] &&
+       [ $((16#$top - 16#$bottom)) -ge 65536 ] && [ $((16#$size)) -ge 65536 ]; then
+        pass "$p/stack-reserve"
+    else
+        fail "$p/stack-reserve" "bottom=$bottom top=$top size=$size"
+    fi
+    local ok=0 type off va pa fs ms flg
+    while read -r type off va pa fs ms flg _; do
+        [ "$type" = LOAD ] || continue
+        if [ "$flg" = RW ] && [ $((va)) -le $((16#${bottom:-0})) ] &&
+           [ $((16#${top:-0})) -le $((va + ms)) ]; then ok=1; fi
+    done < "$SCRATCH/elf"
+    [ $ok = 1 ] && pass "$p/stack-reserve-loaded-rw" || fail "$p/stack-reserve-loaded-rw"
+
+    # No segment is writable and executable at once.
+    if awk '$1 == "LOAD" && $7 ~ /W/ && $7 ~ /E/ { bad = 1 } END { exit bad }' "$SCRATCH/elf"; then
+        pass "$p/no-wx-segment"
+    else
+        fail "$p/no-wx-segment"
+    fi
+
+    # Line information points into the web.
+    if readelf --debug-dump=line "$img" 2>/dev/null | grep -q 'memd\.nw'; then
+        pass "$p/dwarf-lines-into-memd.nw"
+    else
+        fail "$p/dwarf-lines-into-memd.nw"
+    fi
+}
+
+check_image gcc "$BUILD/memd"
+
+# The same image, built with clang: it must build warning-free too.
+if make -s CC=clang IMAGE="$BUILD/clang/memd" "$BUILD/clang/memd" > "$SCRATCH/clang.log" 2>&1; then
+    pass clang/builds-warning-free
+    check_image clang "$BUILD/clang/memd"
+else
+    fail clang/builds-warning-free "$(tail -5 "$SCRATCH/clang.log" | tr '\n' ' ')"
+fi

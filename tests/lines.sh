@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# tests/lines.sh: compiler errors and the debugger point into memd.nw.
+set -u
+AREA=lines
+. "$(dirname "$0")/lib.sh"
+
+# A deliberately broken line in a scratch copy of the web: the compiler must
+# name memd.nw and the very line of the break.
+mkdir -p "$SCRATCH/w"
+cp tangle "$SCRATCH/w/"
+anchor=$(grep -n '^_Noreturn void memd_k_halt(uint32_t status)$' memd.nw | head -1 | cut -d: -f1)
+if [ -z "$anchor" ]; then
+    fail compiler-error-names-web-line "anchor line not found in memd.nw"
+else
+    broken=$((anchor + 2))    # after the function's opening brace
+    awk -v n=$((anchor + 1)) '{ print } NR == n { print "    this_is_a_deliberate_error;" }' \
+        memd.nw > "$SCRATCH/w/memd.nw"
+    (cd "$SCRATCH/w" && ./tangle >/dev/null 2>&1 &&
+     ${CC:-gcc} -std=c11 -ffreestanding -Ibuild -c build/memd-image.c \
+        -o /dev/null) > "$SCRATCH/err" 2>&1
+    if grep -q "^memd\.nw:$broken:[0-9]*: error" "$SCRATCH/err"; then
+        pass compiler-error-names-web-line
+    else
+        fail compiler-error-names-web-line "wanted memd.nw:$broken, got: $(grep error "$SCRATCH/err" | head -1)"
+    fi
+fi
+
+# gdb resolves a function of the image to the line of memd.nw that
+# declares it, and a breakpoint on it to a line of memd.nw.
+for fn in memd_k_query memd_main; do
+    decl=$(gdb -batch -nx -ex "info functions ^$fn\$" "$BUILD/memd" 2>/dev/null)
+    line=$(echo "$decl" | sed -n 's/^\([0-9][0-9]*\):.*/\1/p' | head -1)
+    if echo "$decl" | grep -q '^File memd\.nw:$' && [ -n "$line" ] &&
+       sed -n "${line}p" memd.nw | grep -q "$fn"; then
+        pass "gdb-resolves-$fn-into-web"
+    else
+        fail "gdb-resolves-$fn-into-web" "$(echo "$decl" | tr '\n' ' ')"
+    fi
+done
+bp=$(gdb -batch -nx -ex "break memd_k_recv" "$BUILD/memd" 2>/dev/null)
+if echo "$bp" | grep -q 'file memd\.nw, line [0-9]'; then
+    pass gdb-breakpoint-in-web
+else
+    fail gdb-breakpoint-in-web "$bp"
+fi
