@@ -54,9 +54,12 @@ $(DEPS_STAMP): Makefile
 # ---------------------------------------------------------------------------
 # Tangling.  The stamp records that tangle ran; tangle itself rewrites only
 # files whose content changed, so their mtimes drive the rebuilds below.
+# The roots are those the book's map of roots lists (tangle checks that
+# noweb finds exactly these); test roots are named test-NAME.c.
 TANGLE_STAMP := $(BUILD)/.tangled
-ROOTS := memd-abi.h memd-core.h memd-core.c memd-image.c test-abi.c
+ROOTS := $(shell sed -n 's/^| `\([^`]*\)` | `build\/[^`]*` |.*/\1/p' $(WEB))
 TANGLED := $(addprefix $(BUILD)/,$(ROOTS))
+TEST_NAMES := $(patsubst test-%.c,%,$(filter test-%.c,$(ROOTS)))
 
 $(TANGLE_STAMP): $(WEB) tangle $(DEPS_STAMP)
 	./tangle $(WEB) $(BUILD)
@@ -89,9 +92,13 @@ endif
 IMAGE_LDFLAGS := -nostdlib -static -Wl,-T,linker.ld \
 	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--fatal-warnings
 
-# Host builds of the core and its tests.
+# Host builds of the core and its tests: the core with the host scaffolding
+# instead of the platform, under AddressSanitizer and UndefinedBehavior-
+# Sanitizer, with the checking build's invariants on (MEMD_CHECKING).
 HOST_OBJDIR := $(BUILD)/host-$(CC_NAME)
-HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD)
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
 .PHONY: all test check clean
@@ -116,13 +123,20 @@ $(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
 	@touch $@
 
 # Tests.
-TEST_PROGS := $(BUILD)/test-abi
+HOST_OBJS := $(HOST_OBJDIR)/memd-core.o $(HOST_OBJDIR)/memd-host.o
+TEST_PROGS := $(addprefix $(HOST_OBJDIR)/test-,$(TEST_NAMES))
+.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS)
 
-$(BUILD)/test-%: $(BUILD)/test-%.c $(HEADERS)
-	$(CC) $(HOST_CFLAGS) -o $@ $<
+$(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS)
 
 test: all $(TEST_PROGS)
-	@tests/run
+	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" tests/run
 
 check: $(TANGLE_STAMP)
 	@tests/check
