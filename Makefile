@@ -133,7 +133,7 @@ $(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
 # -O2, gcc's -Wnull-dereference misreads its lookups).  `make test` only
 # builds the program.
 BENCH_OBJDIR := $(BUILD)/bench-$(CC_NAME)
-BENCH_CFLAGS := -std=c11 -O2 -g $(WARN) -I$(BUILD)
+BENCH_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) -I$(BUILD)
 BENCH_PROG := $(BENCH_OBJDIR)/bench-frames
 
 $(BENCH_OBJDIR)/memd-core.o: $(BUILD)/memd-core.c $(HEADERS)
