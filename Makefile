@@ -3,6 +3,8 @@
 #   make            install what is missing, tangle, build the image, weave the book
 #   make test       run every test (TAP lines, then "N passed, N failed")
 #   make check      structural checks of the web, then the static analysers
+#   make bench      count instructions per allocation, free and request
+#                   with callgrind; writes build/bench.txt
 #   make clean      remove build/
 #
 # No target is named tangle, weave or tests: those are files here.
@@ -102,7 +104,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage
+.PHONY: all test check clean fuzz coverage bench
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -123,10 +125,34 @@ $(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
 	./weave $(WEB) $(BUILD)
 	@touch $@
 
+# The benchmark (see memd.nw, "Measuring the cost"): the core compiled
+# exactly as for the image (IMAGE_CFLAGS: -O2, freestanding, no SSE, no
+# sanitizers, no checking build), linked with the kernel model into a host
+# program that callgrind runs.  The image's flags ask for code that is not
+# position-independent, so the program is linked with -no-pie.  The model's
+# instructions are not counted; it is built at -O1, as for the tests (at
+# -O2, gcc's -Wnull-dereference misreads its lookups).  `make test` builds
+# the program and runs it once without callgrind.
+BENCH_OBJDIR := $(BUILD)/bench-$(CC_NAME)
+BENCH_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) -I$(BUILD)
+BENCH_PROG := $(BENCH_OBJDIR)/bench-frames
+
+$(BENCH_OBJDIR)/memd-core.o: $(BUILD)/memd-core.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
+
+$(BENCH_OBJDIR)/memd-host.o: $(BUILD)/memd-host.c $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -O1 -c -o $@ $<
+
+$(BENCH_PROG): $(BUILD)/bench-frames.c $(BENCH_OBJDIR)/memd-core.o \
+		$(BENCH_OBJDIR)/memd-host.o $(HEADERS) $(BUILD)/memd-host.h
+	$(CC) $(BENCH_CFLAGS) -no-pie -o $@ $< $(BENCH_OBJDIR)/memd-core.o \
+		$(BENCH_OBJDIR)/memd-host.o
+
 # Tests.
 HOST_OBJS := $(HOST_OBJDIR)/memd-core.o $(HOST_OBJDIR)/memd-host.o
 TEST_PROGS := $(addprefix $(HOST_OBJDIR)/test-,$(TEST_NAMES))
-.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
 
 $(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
 	@mkdir -p $(@D)
@@ -135,10 +161,6 @@ $(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
 $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-host.h
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS)
-
-test: all $(TEST_PROGS) $(FUZZ_BINS)
-	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
-	    FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run
 
 # Fuzzing: libFuzzer targets in tests/fuzz/, built with clang under
 # AddressSanitizer and UndefinedBehaviorSanitizer, with the checking build.
@@ -154,6 +176,10 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
 		$(HEADERS) $(BUILD)/memd-host.h
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c
+
+test: all $(TEST_PROGS) $(FUZZ_BINS) $(BENCH_PROG)
+	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
 
 fuzz: $(FUZZ_BINS) $(TEST_PROGS)
 	@HOST_BIN=$(HOST_OBJDIR) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -177,5 +203,11 @@ coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
 check: $(TANGLE_STAMP)
 	@tests/check
 
+bench: $(BENCH_PROG) $(BUILD)/bench-frames.sh
+	sh $(BUILD)/bench-frames.sh $(BENCH_PROG) $(BUILD)
+
 clean:
 	rm -rf $(BUILD)
+
+# Objects that pattern rules chain through are kept, not deleted.
+.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
