@@ -5,6 +5,8 @@
 #   make check      structural checks of the web, then the static analysers
 #   make bench      count instructions per allocation, free and request
 #                   with callgrind; writes build/bench.txt
+#   make review     the code alone, with the prose as comments (noweb's
+#                   nountangle): one file per root in build/review/
 #   make clean      remove build/
 #
 # No target is named tangle, weave or tests: those are files here.
@@ -25,9 +27,13 @@ CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
 # ---------------------------------------------------------------------------
 # Dependencies: Debian packages, installed by apt-get when make runs as root;
 # otherwise make prints the command to run and stops.
+# graphviz draws the book's diagrams, in the fonts of fonts-dejavu-core;
+# chromium (headless) and poppler-utils let tests/book.sh look at the book
+# as a reader does.
 DEB_PACKAGES := make gcc clang binutils gdb noweb pandoc python3 \
 	texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-	lmodern poppler-utils cppcheck clang-tidy valgrind libclang-rt-14-dev
+	lmodern poppler-utils cppcheck clang-tidy valgrind libclang-rt-14-dev \
+	graphviz fonts-dejavu-core chromium
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
@@ -104,7 +110,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench
+.PHONY: all test check clean fuzz coverage bench review
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -205,6 +211,30 @@ check: $(TANGLE_STAMP)
 
 bench: $(BENCH_PROG) $(BUILD)/bench-frames.sh
 	sh $(BUILD)/bench-frames.sh $(BENCH_PROG) $(BUILD)
+
+# The review copy: for each root of the map, its code with the prose that
+# explains it turned into comments, by noweb's nountangle (C comments for C
+# files, # comments for the rest).  It compiles to the same object code as
+# the tangled file (tests/book.sh checks), but carries no #line directives:
+# build from build/, review from build/review/.
+REVIEW_DIR := $(BUILD)/review
+
+review: $(DEPS_STAMP) $(WEB)
+	@mkdir -p $(REVIEW_DIR)
+	@for root in $(ROOTS); do \
+	    case $$root in \
+	        *.c|*.h) style=-c; open="/*"; mid="  "; close=" */" ;; \
+	        *) style=-awk; open="#"; mid="#"; close="" ;; \
+	    esac; \
+	    { printf '%s %s\n%s %s%s\n' \
+	          "$$open" "$$root for review: the code of $(WEB), its prose as comments." \
+	          "$$mid" "Made by make review (noweb's nountangle); edit $(WEB), not this." \
+	          "$$close"; \
+	      nountangle $$style -w76 -R"$$root" $(WEB); } \
+	        > $(REVIEW_DIR)/.$$root.new || exit 1; \
+	    mv $(REVIEW_DIR)/.$$root.new $(REVIEW_DIR)/$$root; \
+	done
+	@echo "review: wrote $(words $(ROOTS)) files in $(REVIEW_DIR)/"
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# tests/book.sh: the woven book, checked the way a reader uses it.
+#
+#   - weave has nothing to warn about (no dangling link, no ⟨name⟩ in the
+#     prose that is no chunk's, no duplicate anchor, no diagram dot frowns on);
+#   - the HTML's structure: every internal link resolves, every chunk has
+#     its anchor and cross-references, every chapter and section is numbered
+#     and in the table of contents, both indexes are complete, every section
+#     of the ABI chapter links to the chunks that check it, every diagram is
+#     drawn inline (tests/book.py);
+#   - the HTML in a browser: headless Chromium loads it, a script walks the
+#     DOM and follows every internal link, and screenshots of the first
+#     page and of a code-heavy page are saved in build/book-shots/ and must
+#     show something;
+#   - the PDF: pages, page numbers, a table of contents, every chapter
+#     title, every figure, an outline, every internal link resolving; its
+#     first page and a code-heavy page rendered by pdftoppm;
+#   - `make review`: one file per root, the prose as comments, and the same
+#     object code as the tangled file.
+set -u
+AREA=book
+. "$(dirname "$0")/lib.sh"
+
+WEB=memd.nw
+HTML=$BUILD/memd.html
+PDF=$BUILD/memd.pdf
+SHOTS=$BUILD/book-shots
+PY="python3 tests/book.py"
+mkdir -p "$SHOTS"
+here() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+
+if [ ! -f "$HTML" ] || [ ! -f "$PDF" ]; then
+    fail book-built "$HTML or $PDF missing: run make first"
+    exit 1
+fi
+
+# weave, once more, into a scratch directory: it must not warn.
+if ./weave --html-only "$WEB" "$SCRATCH/weave" > "$SCRATCH/weave.out" 2> "$SCRATCH/weave.err"; then
+    if [ -s "$SCRATCH/weave.err" ]; then
+        fail weave-warns-about-nothing "$(head -3 "$SCRATCH/weave.err" | tr '\n' ' ')"
+    else
+        pass weave-warns-about-nothing
+    fi
+else
+    fail weave-warns-about-nothing "weave failed: $(tail -1 "$SCRATCH/weave.err")"
+fi
+
+# The HTML's structure.
+$PY structure "$WEB" "$HTML"
+
+# The HTML in a browser.  Chromium as a reader's browser, but headless,
+# with a fresh profile and nothing that reaches the network.
+browser() {  # browser OUTPUT-OPTION... PAGE
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update \
+        --disable-sync --user-data-dir="$SCRATCH/chromium-profile-$RANDOM" \
+        "$@" 2> "$SCRATCH/chromium.err"
+}
+if ! command -v chromium > /dev/null 2>&1; then
+    fail browser/chromium-installed "chromium not found (Debian package chromium; run make)"
+else
+    # A copy of the page with a script at the end of its body: the script
+    # follows every internal link the way a click would (by id), checks
+    # that every diagram has a size on screen and counts highlighted code,
+    # and writes what it found into the page, which --dump-dom prints.
+    python3 - "$HTML" "$SCRATCH/checked.html" <<'EOF'
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+script = r"""<script>
+(function () {
+  var links = document.querySelectorAll("a"), n = 0, dangling = [];
+  for (var i = 0; i < links.length; i++) {
+    var href = links[i].getAttribute("href") || links[i].getAttribute("xlink:href");
+    if (!href || href.charAt(0) !== "#") continue;
+    n++;
+    if (!document.getElementById(decodeURIComponent(href.slice(1))))
+      dangling.push(href);
+  }
+  var svgs = document.querySelectorAll("div.diagram svg"), empty = [];
+  for (var k = 0; k < svgs.length; k++) {
+    var box = svgs[k].getBoundingClientRect();
+    if (box.width < 50 || box.height < 20) empty.push(svgs[k].parentNode.id);
+  }
+  var out = document.createElement("pre");
+  out.id = "book-check";
+  out.textContent = "links " + n + "\ndangling " + dangling.slice(0, 5).join(" ") +
+    "\nsvgs " + svgs.length + "\nempty-svgs " + empty.join(" ") +
+    "\nhighlighted " + document.querySelectorAll("div.sourceCode").length + "\n";
+  document.body.appendChild(out);
+})();
+</script>"""
+open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+EOF
+    browser --dump-dom "file://$SCRATCH/checked.html" > "$SCRATCH/dom.html"
+    $PY browser "$SCRATCH/dom.html"
+
+    # Screenshots.  A URL's #fragment is not scrolled to before headless
+    # Chromium takes its picture, and a scrolled page comes out blank; so the
+    # code-heavy page is a copy of the book in which everything before the
+    # chunk that defines memd_frames_alloc is removed (the table of contents
+    # stays), which puts that chunk at the top of the window.
+    anchor=$(grep -o '<li><code>memd_frames_alloc</code>: defined in <a href="#[^"]*"' "$HTML" |
+             sed 's/.*href="#//; s/"$//')
+    python3 - "$HTML" "$SCRATCH/code-page.html" "$anchor" <<'EOF'
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+script = """<script>
+(function () {
+  var target = document.getElementById("%s");
+  for (var n = target; n && n !== document.body; n = n.parentNode)
+    while (n.previousSibling && n.previousSibling.id !== "TOC")
+      n.parentNode.removeChild(n.previousSibling);
+})();
+</script>""" % sys.argv[3]
+open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+EOF
+    rm -f "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png"
+    browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-first-page.png" \
+        "file://$(here "$HTML")" > /dev/null
+    browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-code-page.png" \
+        "file://$SCRATCH/code-page.html" > /dev/null
+    [ -n "$anchor" ] || fail browser/code-page-anchor "no chunk defines memd_frames_alloc"
+    $PY png browser "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png"
+fi
+
+# The PDF.
+$PY pdf "$WEB" "$PDF"
+code_page=$(for p in $(seq 30 150); do
+    if pdftotext -f "$p" -l "$p" "$PDF" - 2>/dev/null |
+       grep -q '^uint32_t memd_frames_alloc(uint32_t who'; then
+        echo "$p"; break
+    fi
+done)
+rm -f "$SHOTS"/pdf-*.png
+pdftoppm -f 1 -l 1 -r 80 -png "$PDF" "$SHOTS/pdf-first-page" &&
+    pdftoppm -f "${code_page:-60}" -l "${code_page:-60}" -r 80 -png "$PDF" "$SHOTS/pdf-code-page"
+$PY png pdf "$SHOTS"/pdf-first-page*.png "$SHOTS"/pdf-code-page*.png
+
+# make review.
+if make --no-print-directory -s review BUILD="$BUILD" > "$SCRATCH/review.out" 2>&1; then
+    missing=""
+    for root in $(sed -n 's/^| `\([^`]*\)` | `build\/[^`]*` |.*/\1/p' "$WEB"); do
+        [ -s "$BUILD/review/$root" ] || missing="$missing $root"
+    done
+    [ -z "$missing" ] && pass review/one-file-per-root || fail review/one-file-per-root "missing:$missing"
+    # The prose is there as comments: every section heading of the core's
+    # chapters that precedes code of memd-core.c.
+    if grep -q '^/\* ## Allocating' "$BUILD/review/memd-core.c" &&
+       grep -q '^/\* memd checks a request in one fixed order' "$BUILD/review/memd-core.c"; then
+        pass review/prose-as-comments
+    else
+        fail review/prose-as-comments "build/review/memd-core.c lacks the prose"
+    fi
+    # The review copy is the same program: compiled alike, the same object.
+    for f in memd-core.c memd-image.c memd-host.c; do
+        (cd "$BUILD" && ${CC:-gcc} -std=c11 -O2 -g0 -w -ffreestanding -I. -c "$f" \
+            -o "$SCRATCH/tangled-$f.o") 2> "$SCRATCH/cc.err" &&
+        (cd "$BUILD/review" && ${CC:-gcc} -std=c11 -O2 -g0 -w -ffreestanding -I. -c "$f" \
+            -o "$SCRATCH/review-$f.o") 2>> "$SCRATCH/cc.err"
+        if cmp -s "$SCRATCH/tangled-$f.o" "$SCRATCH/review-$f.o"; then
+            pass "review/$f-same-object-code"
+        else
+            fail "review/$f-same-object-code" "$(head -2 "$SCRATCH/cc.err" | tr '\n' ' ')"
+        fi
+    done
+else
+    fail review/make-review "$(tail -3 "$SCRATCH/review.out" | tr '\n' ' ')"
+fi
