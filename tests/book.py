@@ -52,7 +52,7 @@ def web_docs_lines(web):
         elif keyword == "@nl" and in_docs:
             text = "".join(line)
             line = []
-            marker = re.match(r" {0,3}(`{3,}|~{3,})", text)
+            marker = re.match(r" {0,3}(`{3,}|~{3,})([^`]*)$", text)
             if fence:
                 if marker and marker.group(1).startswith(fence):
                     fence = None
