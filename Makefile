@@ -168,6 +168,20 @@ $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-h
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS)
 
+# The same tests without sanitizers, for valgrind's memcheck (the two do
+# not mix): `make test` runs each once under valgrind.
+PLAIN_OBJDIR := $(BUILD)/plain-$(CC_NAME)
+PLAIN_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1
+PLAIN_OBJS := $(PLAIN_OBJDIR)/memd-core.o $(PLAIN_OBJDIR)/memd-host.o
+PLAIN_PROGS := $(addprefix $(PLAIN_OBJDIR)/test-,$(TEST_NAMES))
+
+$(PLAIN_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(PLAIN_CFLAGS) -c -o $@ $<
+
+$(PLAIN_OBJDIR)/test-%: $(BUILD)/test-%.c $(PLAIN_OBJS) $(HEADERS) $(BUILD)/memd-host.h
+	$(CC) $(PLAIN_CFLAGS) -o $@ $< $(PLAIN_OBJS)
+
 # Fuzzing: libFuzzer targets in tests/fuzz/, built with clang under
 # AddressSanitizer and UndefinedBehaviorSanitizer, with the checking build.
 # `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a short smoke.
@@ -183,8 +197,8 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c
 
-test: all $(TEST_PROGS) $(FUZZ_BINS) $(BENCH_PROG)
-	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
+test: all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG)
+	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
 	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
 
 fuzz: $(FUZZ_BINS) $(TEST_PROGS)
@@ -240,4 +254,4 @@ clean:
 	rm -rf $(BUILD)
 
 # Objects that pattern rules chain through are kept, not deleted.
-.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
+.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS) $(PLAIN_OBJS)
