@@ -2,6 +2,7 @@
 #
 #   make            install what is missing, tangle, build the image, weave the book
 #   make test       run every test (TAP lines, then "N passed, N failed")
+#   make run        boot the image under the kernel model: a demo session
 #   make check      structural checks of the web, then the static analysers
 #   make clean      remove build/
 #
@@ -101,7 +102,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean
+.PHONY: all test check clean run
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -135,8 +136,23 @@ $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-h
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS)
 
-test: all $(TEST_PROGS)
+# The kernel model (tests/kmodel.c): a host program that boots the image
+# under ptrace and plays the EriX kernel, rootd and clients from the
+# scenarios in tests/scenarios/.  It includes the ABI header tangled from
+# memd.nw, so the contract has one source.
+KMODEL := $(BUILD)/kmodel
+KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
+
+$(KMODEL): tests/kmodel.c $(BUILD)/memd-abi.h
+	$(CC) $(KMODEL_CFLAGS) -o $@ tests/kmodel.c
+
+test: all $(TEST_PROGS) $(KMODEL)
 	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" tests/run
+
+# The first thing to try after make: memd boots under the kernel model,
+# checks the authority it was handed, and serves a short session.
+run: $(IMAGE) $(KMODEL)
+	@$(KMODEL) $(IMAGE) tests/scenarios/demo.scn
 
 check: $(TANGLE_STAMP)
 	@tests/check

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tests/e2e.sh: the real image, end to end.  Every scenario in
+# tests/scenarios/*.scn boots build/memd under the kernel model
+# (tests/kmodel.c) and plays its script; a scenario passes when memd's
+# startup report, every reply and every kernel operation are what the
+# scenario and the ABI say.  For each case the line of kernel calls per
+# request is printed (as a TAP comment): the most frequent count per
+# operation is its steady state.
+set -u
+AREA=e2e
+. "$(dirname "$0")/lib.sh"
+KMODEL=${KMODEL:-$BUILD/kmodel}
+IMAGE=${IMAGE:-$BUILD/memd}
+HEADER=$BUILD/memd-abi.h
+
+if [ ! -x "$KMODEL" ] || [ ! -f "$IMAGE" ]; then
+    fail built "$KMODEL or $IMAGE missing: run make first"
+    exit 1
+fi
+
+# The model's name tables hold every name of the ABI header, so that a
+# scenario can name any of them and no constant is missing from a trace.
+enum_members() {  # enum_members ENUM: the members of `enum ENUM { ... };`
+    awk -v e="enum $1 {" '$0 ~ e { on = 1; next } on && /^};/ { on = 0 }
+        on { if (match($0, /^ *[A-Z_0-9]+ *=/)) { s = substr($0, RSTART, RLENGTH);
+             gsub(/[ =]/, "", s); print s } }' "$HEADER"
+}
+defines() {  # defines PREFIX [EXCLUDED...]: the macros named PREFIX...
+    local prefix=$1; shift
+    sed -n "s/^#define \($prefix[A-Z_0-9]*\)[ (].*/\1/p; s/^#define \($prefix[A-Z_0-9]*\)$/\1/p" \
+        "$HEADER" | grep -vxF -f <(printf '%s\n' "$@" "")
+}
+"$KMODEL" --names > "$SCRATCH/names" 2>&1
+check_names() {  # check_names TABLE: compares the model's table with stdin
+    LC_ALL=C sort -u > "$SCRATCH/want.$1"
+    awk -v t="$1" '$1 == t { print $2 }' "$SCRATCH/names" | LC_ALL=C sort -u > "$SCRATCH/got.$1"
+    if [ -s "$SCRATCH/want.$1" ] && cmp -s "$SCRATCH/want.$1" "$SCRATCH/got.$1"; then
+        pass "names/$1"
+    else
+        fail "names/$1" "$(diff "$SCRATCH/want.$1" "$SCRATCH/got.$1" | sed -n 's/^< /missing /p; s/^> /extra /p' | tr '\n' ' ')"
+    fi
+}
+enum_members memd_startup_status | check_names status
+enum_members memd_result | check_names result
+enum_members memd_field | check_names field
+defines KERR_ | check_names kerr
+defines SYS_ | check_names sys
+defines MEMD_OP_ | check_names op
+defines CAP_TYPE_ CAP_TYPE_LIMIT | check_names type
+defines CAP_RIGHT_ | check_names right
+defines MEMD_USE_ MEMD_USE_LIMIT | check_names use
+
+# The scenarios.
+for scn in tests/scenarios/*.scn; do
+    name=$(basename "$scn" .scn)
+    trace=$SCRATCH/$name.trace
+    "$KMODEL" "$IMAGE" "$scn" > "$trace" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        pass "$name"
+        echo "$name: $(grep -m1 '^kernel calls per request:' "$trace" | sed 's/^kernel calls per request: *//')"
+    else
+        fail "$name" "$(sed -n 's/^FAIL: //p' "$trace" | head -1)$( [ $rc -ne 1 ] && echo " (exit $rc: $(tail -1 "$trace"))")"
+        echo "$name: the end of its trace:"
+        tail -n 12 "$trace" | sed 's/^/    /'
+    fi
+done
