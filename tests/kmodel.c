@@ -1074,7 +1074,7 @@ static void parse_line(struct parser *p, char *line, int depth)
             scn_error(p, "include FILE (nested at most 4 deep)");
         char path[4096];
         const char *slash = strrchr(p->file, '/');
-        if (slash != NULL)
+        if (slash != NULL && tok[1][0] != '/')
             snprintf(path, sizeof path, "%.*s/%s", (int)(slash - p->file),
                      p->file, tok[1]);
         else
@@ -1418,6 +1418,7 @@ struct run {
     uint32_t window_base, window_count;
     uint32_t ram_frames;      /* what rootd expects in the ready report */
     bool named[MEMD_TRANSFER_SLOT_COUNT];  /* slots the envelope names */
+    bool queried[MEMD_TRANSFER_SLOT_COUNT];/* ... that memd asked the kernel about */
     /* the conversation */
     bool reported;            /* memd sent its ready report */
     uint32_t reported_status;
@@ -1852,6 +1853,8 @@ static uint32_t sys_query_local(struct run *r, struct call *c)
     if (!slot_named(r, slot))
         failf(r, "memd asks about slot %" PRIu64 ", which the envelope does not name", slot);
     const struct cap *cp = &r->cspace[slot];
+    if (slot >= MEMD_TRANSFER_SLOT_FIRST && slot < MEMD_TRANSFER_SLOT_END)
+        r->queried[slot - MEMD_TRANSFER_SLOT_FIRST] = true;
     tracef(r, K "%s → %s", c->desc, cap_words(cp));
     c->regs->rdx = cp->type;
     c->regs->r8 = cp->rights;
@@ -2368,7 +2371,9 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
              field = get16(m + 6);
     dkv(d, "op", op);
     dkv(d, "result", result);
-    OUT("%s", WORD(result_names, result));
+    const char *rw = WORD(result_names, result);
+    for (size_t i = 0; rw[i] != '\0'; i++)
+        OUT("%c", rw[i] >= 'a' && rw[i] <= 'z' ? rw[i] - 'a' + 'A' : rw[i]);
     if (version != MEMD_MSG_VERSION) {
         failf(r, "the reply's version is %" PRIu32 ", not %u", version, MEMD_MSG_VERSION);
         ok = false;
@@ -2674,7 +2679,6 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     char text[1024];
     text[0] = '\0';
     bool shaped = decode_reply(r, m, (uint32_t)len, (uint32_t)ncaps, &d, text, sizeof text);
-    r->req_calls++;         /* this REPLY */
     if (ncaps != 0)
         tracef(r, "  memd → %-9s %s; caps in slots %s", who(to), text, where);
     else
@@ -2766,6 +2770,15 @@ static uint32_t sys_call(struct run *r, struct call *c)
                   : status == MEMD_STARTUP_OK ? r->ram_frames : detail;
     if (detail != want)
         failf(r, "the ready report's detail is %" PRIu32 ", expected %" PRIu64, detail, want);
+    /* EriX's ready state: every slot the envelope names has been checked
+       with the kernel before memd says it is ready. */
+    for (uint32_t i = 0; status == MEMD_STARTUP_OK && i < s->nslots; i++) {
+        uint32_t sl = s->slot[i].slot;
+        if (s->slot[i].listed && sl >= MEMD_TRANSFER_SLOT_FIRST && sl < MEMD_TRANSFER_SLOT_END &&
+            !r->queried[sl - MEMD_TRANSFER_SLOT_FIRST])
+            failf(r, "memd reports ready without asking the kernel what slot %" PRIu32
+                     " holds", sl);
+    }
     c->regs->rdx = 0;     /* rootd's acknowledgement is empty */
     if (s->ready_answer != KERR_OK) {
         tracef(r, "  rootd → memd     refuses the report: %s", WORD(kerr_names, s->ready_answer));
