@@ -146,7 +146,13 @@ KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
 $(KMODEL): tests/kmodel.c $(BUILD)/memd-abi.h
 	$(CC) $(KMODEL_CFLAGS) -o $@ tests/kmodel.c
 
-test: all $(TEST_PROGS) $(KMODEL)
+# A deliberately careless image, built like the real one, whose mistakes
+# the kernel model must catch (tests/selftest/): the tester, tested.
+CARELESS := $(BUILD)/careless-memd
+$(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
+	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
+
+test: all $(TEST_PROGS) $(KMODEL) $(CARELESS)
 	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" tests/run
 
 # The first thing to try after make: memd boots under the kernel model,

@@ -11,6 +11,7 @@ AREA=e2e
 . "$(dirname "$0")/lib.sh"
 KMODEL=${KMODEL:-$BUILD/kmodel}
 IMAGE=${IMAGE:-$BUILD/memd}
+CARELESS=${CARELESS:-$BUILD/careless-memd}
 HEADER=$BUILD/memd-abi.h
 
 if [ ! -x "$KMODEL" ] || [ ! -f "$IMAGE" ]; then
@@ -64,4 +65,18 @@ for scn in tests/scenarios/*.scn; do
         echo "$name: the end of its trace:"
         tail -n 12 "$trace" | sed 's/^/    /'
     fi
+done
+
+# The tester, tested: a careless image (tests/careless-memd.c) makes one
+# mistake per case in tests/selftest/, and the model must fail the run
+# with the failure the case names ("PASS" for the case with no mistake).
+for scn in tests/selftest/*.scn; do
+    name=$(basename "$scn" .scn)
+    want=$(sed -n 's/^# The model must say: //p' "$scn")
+    "$KMODEL" "$CARELESS" "$scn" > "$SCRATCH/self.$name" 2>&1
+    verdict=$(tail -1 "$SCRATCH/self.$name")
+    case $verdict in
+        *"$want"*) pass "model-catches/$name" ;;
+        *) fail "model-catches/$name" "wanted '$want', got '$verdict'" ;;
+    esac
 done

@@ -1783,6 +1783,11 @@ static void source_line(const struct run *r, uint64_t addr, char *out, size_t n)
     if (fgets(out, (int)n, p) != NULL)
         out[strcspn(out, "\n")] = '\0';
     pclose(p);
+    char cwd[4096];
+    size_t k;
+    if (getcwd(cwd, sizeof cwd) != NULL && (k = strlen(cwd)) != 0 &&
+        strncmp(out, cwd, k) == 0 && out[k] == '/')
+        memmove(out, out + k + 1, strlen(out + k + 1) + 1);
 }
 
 /* ======================================================================
@@ -2651,11 +2656,20 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     const struct step *st = r->pending;
     uint64_t to = st->badge;
     struct client_view *v = view(r, to);
+    struct decoded d;
+    char text[1024], where[512];
+    size_t k = 0;
+    text[0] = where[0] = '\0';
+    bool shaped = decode_reply(r, m, (uint32_t)len, (uint32_t)ncaps, &d, text, sizeof text);
+    for (uint64_t i = 0; i < ncaps && k < sizeof where; i++)
+        k += (size_t)snprintf(where + k, sizeof where - k, "%s%" PRIu32 "=%#" PRIx64,
+                              i == 0 ? "" : " ", caps[i], r->frames[r->cspace[caps[i]].obj].phys);
+    if (ncaps != 0)
+        tracef(r, "  memd → %-9s %s; caps in slots %s", who(to), text, where);
+    else
+        tracef(r, "  memd → %-9s %s", who(to), text);
     /* The transfer: each frame goes to the client as a copy of memd's
        capability; the frame must have no other live copy and be clean. */
-    char where[512];
-    size_t k = 0;
-    where[0] = '\0';
     for (uint64_t i = 0; i < ncaps; i++) {
         uint32_t f = r->cspace[caps[i]].obj;
         struct kframe *kf = &r->frames[f];
@@ -2671,18 +2685,7 @@ static uint32_t sys_reply(struct run *r, struct call *c)
         kf->holder = to;
         kf->dirty = true;
         kf->handed++;
-        if (k < sizeof where)
-            k += (size_t)snprintf(where + k, sizeof where - k, "%s%" PRIu32 "=%#" PRIx64,
-                                  i == 0 ? "" : " ", caps[i], kf->phys);
     }
-    struct decoded d;
-    char text[1024];
-    text[0] = '\0';
-    bool shaped = decode_reply(r, m, (uint32_t)len, (uint32_t)ncaps, &d, text, sizeof text);
-    if (ncaps != 0)
-        tracef(r, "  memd → %-9s %s; caps in slots %s", who(to), text, where);
-    else
-        tracef(r, "  memd → %-9s %s", who(to), text);
     tracef(r, "                   %" PRIu32 " kernel calls for this request", r->req_calls);
     if (shaped)
         check_expect(r, &st->ex, &d, caps, (uint32_t)ncaps);
