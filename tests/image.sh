@@ -66,6 +66,40 @@ check_image() {  # check_image PREFIX IMAGE
         fail "$p/no-wx-segment"
     fi
 
+    # The host fallback is not in the image: no symbol of the host
+    # scaffolding, and no SYS_QUERY_CAP.  Every `syscall` is listed with the
+    # number last loaded into eax in its function ("?" if none is seen, which
+    # fails: every number must be visible); the numbers come from the ABI
+    # header, so renumbering a call does not break the check.
+    if grep -Eq ' (memd_host_[A-Za-z0-9_]*|host_[A-Za-z0-9_]*)$' "$SCRATCH/nm"; then
+        fail "$p/no-host-scaffolding" "$(grep -E ' (memd_host_|host_)' "$SCRATCH/nm" | tr '\n' ' ')"
+    else
+        pass "$p/no-host-scaffolding"
+    fi
+    objdump -d --no-show-raw-insn "$img" | awk '
+        /^[0-9a-f]+ <[^>]*>:$/ { fn = $2; nr = "?"; next }
+        /mov +\$0x[0-9a-f]+,%eax$/ { n = $NF; sub(/^\$/, "", n); sub(/,%eax$/, "", n); nr = n; next }
+        /\tsyscall/ { print fn, nr }' > "$SCRATCH/syscalls"
+    sysnr() { printf '0x%x' "$(sed -n "s/^#define $1 \(0x[0-9A-Fa-f]*\)u.*/\1/p" "$BUILD/memd-abi.h")"; }
+    local query_cap query_local
+    query_cap=$(sysnr SYS_QUERY_CAP) query_local=$(sysnr SYS_QUERY_LOCAL_CAP)
+    if [ -s "$SCRATCH/syscalls" ] && ! grep -q ' ?$' "$SCRATCH/syscalls"; then
+        pass "$p/every-syscall-number-visible"
+    else
+        fail "$p/every-syscall-number-visible" "$(grep ' ?$' "$SCRATCH/syscalls" | tr '\n' ' ')"
+    fi
+    if [ "$query_cap" != 0x0 ] && ! grep -q " $query_cap\$" "$SCRATCH/syscalls"; then
+        pass "$p/no-query-cap-syscall"
+    else
+        fail "$p/no-query-cap-syscall" "SYS_QUERY_CAP is $query_cap: $(tr '\n' ' ' < "$SCRATCH/syscalls")"
+    fi
+    if [ "$(grep -c '^<memd_k_query>:' "$SCRATCH/syscalls")" = 1 ] &&
+       grep -qx "<memd_k_query>: $query_local" "$SCRATCH/syscalls"; then
+        pass "$p/memd_k_query-is-query-local-cap"
+    else
+        fail "$p/memd_k_query-is-query-local-cap" "$(grep '^<memd_k_query>' "$SCRATCH/syscalls")"
+    fi
+
     # Line information points into the web.
     if readelf --debug-dump=line "$img" 2>/dev/null | grep -q 'memd\.nw'; then
         pass "$p/dwarf-lines-into-memd.nw"
