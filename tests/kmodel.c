@@ -71,8 +71,10 @@ static const struct name status_names[] = {
     NAMED(MEMD_ST_FRAME_OUTSIDE_STACK, NULL),
     NAMED(MEMD_ST_FRAME_TRUNCATED, NULL),
     NAMED(MEMD_ST_FRAME_MAGIC, NULL),
-    NAMED(MEMD_ST_FRAME_VERSION, NULL),
+    NAMED(MEMD_ST_FRAME_MAJOR, NULL),
+    NAMED(MEMD_ST_FRAME_MINOR, NULL),
     NAMED(MEMD_ST_FRAME_RESERVED, NULL),
+    NAMED(MEMD_ST_FRAME_SIZE, NULL),
     NAMED(MEMD_ST_FRAME_ENVELOPE_BOUNDS, NULL),
     NAMED(MEMD_ST_ENV_TRUNCATED, NULL),
     NAMED(MEMD_ST_ENV_MAGIC, NULL),
@@ -81,6 +83,7 @@ static const struct name status_names[] = {
     NAMED(MEMD_ST_ENV_SIZE_MISMATCH, NULL),
     NAMED(MEMD_ST_ENV_ROLE, NULL),
     NAMED(MEMD_ST_ENV_RESERVED, NULL),
+    NAMED(MEMD_ST_ENV_REPLY_SLOT, NULL),
     NAMED(MEMD_ST_ENV_SLOT_COUNT, NULL),
     NAMED(MEMD_ST_ENV_UNTYPED_COUNT, NULL),
     NAMED(MEMD_ST_ENV_CLIENT_COUNT, NULL),
@@ -88,32 +91,33 @@ static const struct name status_names[] = {
     NAMED(MEMD_ST_SLOT_RANGE, NULL),
     NAMED(MEMD_ST_SLOT_DUPLICATE, NULL),
     NAMED(MEMD_ST_SLOT_USE, NULL),
-    NAMED(MEMD_ST_SLOT_RESERVED, NULL),
     NAMED(MEMD_ST_SLOT_TYPE, NULL),
     NAMED(MEMD_ST_SLOT_RIGHTS_BITS, NULL),
+    NAMED(MEMD_ST_SLOT_RESERVED, NULL),
     NAMED(MEMD_ST_UNTYPED_SLOT, NULL),
-    NAMED(MEMD_ST_UNTYPED_UNDESCRIBED, NULL),
-    NAMED(MEMD_ST_UNTYPED_SIZE, NULL),
-    NAMED(MEMD_ST_UNTYPED_ALIGN, NULL),
-    NAMED(MEMD_ST_UNTYPED_WRAP, NULL),
-    NAMED(MEMD_ST_UNTYPED_OVERLAP, NULL),
+    NAMED(MEMD_ST_UNTYPED_SLOT_DUPLICATE, NULL),
     NAMED(MEMD_ST_UNTYPED_FLAGS, NULL),
     NAMED(MEMD_ST_UNTYPED_RESERVED, NULL),
-    NAMED(MEMD_ST_UNTYPED_NO_RAM, NULL),
+    NAMED(MEMD_ST_UNTYPED_SIZE, NULL),
+    NAMED(MEMD_ST_UNTYPED_WRAP, NULL),
+    NAMED(MEMD_ST_UNTYPED_ALIGN, NULL),
+    NAMED(MEMD_ST_UNTYPED_OVERLAP, NULL),
     NAMED(MEMD_ST_UNTYPED_TOO_MANY_FRAMES, NULL),
+    NAMED(MEMD_ST_UNTYPED_UNDESCRIBED, NULL),
+    NAMED(MEMD_ST_UNTYPED_NO_RAM, NULL),
     NAMED(MEMD_ST_CLIENT_BADGE, NULL),
     NAMED(MEMD_ST_CLIENT_DUPLICATE, NULL),
     NAMED(MEMD_ST_CLIENT_RESERVED, NULL),
     NAMED(MEMD_ST_CLIENT_BUDGET, NULL),
-    NAMED(MEMD_ST_INTAKE_MISSING, NULL),
     NAMED(MEMD_ST_INTAKE_DUPLICATE_USE, NULL),
     NAMED(MEMD_ST_INTAKE_MEM_ENDPOINT_SLOT, NULL),
     NAMED(MEMD_ST_INTAKE_READY_SLOT, NULL),
     NAMED(MEMD_ST_INTAKE_TYPE, NULL),
     NAMED(MEMD_ST_INTAKE_RIGHTS_MISSING, NULL),
     NAMED(MEMD_ST_INTAKE_RIGHTS_OVERBROAD, NULL),
-    NAMED(MEMD_ST_WINDOW_RANGE, NULL),
+    NAMED(MEMD_ST_INTAKE_MISSING, NULL),
     NAMED(MEMD_ST_WINDOW_OVERLAP, NULL),
+    NAMED(MEMD_ST_WINDOW_RANGE, NULL),
     NAMED(MEMD_ST_WINDOW_TOO_SMALL, NULL),
     NAMED(MEMD_ST_REAL_QUERY_FAILED, NULL),
     NAMED(MEMD_ST_REAL_TYPE, NULL),
@@ -393,6 +397,7 @@ struct scn_slot {
 struct scn_untyped {
     uint64_t base, slot, bits, flags, reserved;
     uint64_t real_bits;       /* the kernel object's real size */
+    bool unlisted;            /* the kernel's only: not in the envelope */
 };
 
 struct scn_client {
@@ -756,15 +761,27 @@ static void parse_untyped(struct parser *p, char **tok, int n)
     struct scenario *s = p->s;
     if (n < 2)
         scn_error(p, "untyped SLOT base=ADDR bits=N [device] [flags=N] [reserved=N] [real-bits=N]");
-    if (s->nuntyped == MAX_UNTYPED)
-        scn_error(p, "too many untyped lines");
-    struct scn_untyped *u = &s->untyped[s->nuntyped++];
+    uint64_t slot = num(p, tok[1], "slot");
+    struct scn_untyped *u = NULL;
+    for (uint32_t i = 0; i < s->nuntyped && u == NULL; i++) {
+        if (s->untyped[i].slot == slot)
+            u = &s->untyped[i];   /* a later line replaces an earlier one */
+    }
+    if (u == NULL) {
+        if (s->nuntyped == MAX_UNTYPED)
+            scn_error(p, "too many untyped lines");
+        u = &s->untyped[s->nuntyped++];
+    }
     memset(u, 0, sizeof *u);
-    u->slot = num(p, tok[1], "slot");
+    u->slot = slot;
     bool bits_set = false, real_set = false;
     for (int i = 2; i < n; i++) {
         if (strcmp(tok[i], "device") == 0) {
             u->flags |= MEMD_UNTYPED_DEVICE;
+            continue;
+        }
+        if (strcmp(tok[i], "unlisted") == 0) {
+            u->unlisted = true;
             continue;
         }
         char *v = split_kv(tok[i]);
@@ -1427,6 +1444,7 @@ struct run {
     bool idle;                /* memd waits for a message the script lacks */
     uint32_t next;            /* the next step of the script */
     const struct step *pending;  /* the message memd is handling */
+    uint8_t pending_rights;   /* rights of the endpoint it arrived on */
     uint8_t sent[IPC_MSG_BUFFER_BYTES];
     uint32_t sent_len;
     uint32_t sent_op;
@@ -1502,8 +1520,11 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
     uint32_t nslot = 0;
     for (uint32_t i = 0; i < s->nslots; i++)
         nslot += s->slot[i].listed ? 1u : 0u;
+    uint32_t nuntyped = 0;
+    for (uint32_t i = 0; i < s->nuntyped; i++)
+        nuntyped += s->untyped[i].unlisted ? 0u : 1u;
     uint32_t env_size = (uint32_t)sizeof(struct memd_env_header) +
-                        16u * (nslot + s->nuntyped + s->nclients);
+                        16u * (nslot + nuntyped + s->nclients);
     uint32_t total = (uint32_t)sizeof(struct memd_startup_frame) + env_size;
     if (total > cap) {
         fprintf(stderr, "kmodel: %s: the startup frame would be %u bytes\n",
@@ -1542,7 +1563,7 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
     put32(e + offsetof(struct memd_env_header, runtime_slot_count), or_default(s->e_wcount, 0));
     put16(e + offsetof(struct memd_env_header, slot_count), or_default(s->e_nslots, nslot));
     put16(e + offsetof(struct memd_env_header, untyped_count),
-          or_default(s->e_nuntyped, s->nuntyped));
+          or_default(s->e_nuntyped, nuntyped));
     put16(e + offsetof(struct memd_env_header, client_count),
           or_default(s->e_nclients, s->nclients));
     put16(e + offsetof(struct memd_env_header, reserved0), or_default(s->e_res0, 0));
@@ -1562,6 +1583,8 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
     }
     for (uint32_t i = 0; i < s->nuntyped; i++) {
         const struct scn_untyped *u = &s->untyped[i];
+        if (u->unlisted)
+            continue;
         put64(t + offsetof(struct memd_env_untyped, phys_base), u->base);
         put32(t + offsetof(struct memd_env_untyped, slot), u->slot);
         t[offsetof(struct memd_env_untyped, size_bits)] = (uint8_t)u->bits;
@@ -1631,8 +1654,8 @@ static void kernel_setup(struct run *r)
         k->base = u->base;
         k->bits = (uint32_t)u->real_bits;
         k->device = (u->flags & MEMD_UNTYPED_DEVICE) != 0u;
-        k->described = !k->device;
-        if (!k->device && u->bits >= MEMD_FRAME_BITS && u->bits <= MEMD_UNTYPED_MAX_BITS)
+        k->described = !k->device && !u->unlisted;
+        if (k->described && u->bits >= MEMD_FRAME_BITS && u->bits <= MEMD_UNTYPED_MAX_BITS)
             r->ram_frames += 1u << (u->bits - MEMD_FRAME_BITS);
     }
     /* The capabilities the kernel really holds in memd's slots. */
@@ -2324,6 +2347,7 @@ static uint32_t sys_recv(struct run *r, struct call *c)
     tracef(r, "request %" PRIu32 " (line %u): %s → memd  %s", r->messages, st->line,
            who(st->badge), text);
     r->pending = st;
+    r->pending_rights = cp->rights;
     r->req_calls = 1;       /* this RECV */
     c->regs->rdx = r->sent_len;
     c->regs->r8 = st->badge;
@@ -2641,6 +2665,9 @@ static uint32_t sys_reply(struct run *r, struct call *c)
         return refuse(r, c, KERR_INVALID_ARGUMENT, "longer than a message buffer");
     if (ncaps > KERNEL_REPLY_CAPS_MAX)
         return refuse(r, c, KERR_TOO_MANY, "more capabilities than one reply carries");
+    if (ncaps != 0 && (r->pending_rights & CAP_RIGHT_GRANT) == 0u)
+        return refuse(r, c, KERR_ILLEGAL_OPERATION,
+                      "capabilities travel only through an endpoint with GRANT");
     uint8_t m[IPC_MSG_BUFFER_BYTES];
     uint32_t caps[KERNEL_REPLY_CAPS_MAX];
     if (!user_read(r, "the reply", msg, m, len) ||
