@@ -3057,7 +3057,8 @@ static void summarise(struct run *r)
         any = true;
     }
     if (!any)
-        snprintf(line + k, sizeof line - k, " none served");
+        snprintf(line + k, sizeof line - k, " none served (startup took %" PRIu32 ")",
+                 r->startup_calls);
     tracef(r, "%s", line);
     k = 0;
     k += (size_t)snprintf(line + k, sizeof line - k, "kernel calls in all: %" PRIu64
