@@ -2797,7 +2797,7 @@ static uint32_t sys_call(struct run *r, struct call *c)
         failf(r, "startup ends in %s; the scenario expects %s", status_word(status),
               status_word((uint32_t)s->startup_status));
     uint64_t want = s->startup_detail.set ? s->startup_detail.v
-                  : status == MEMD_STARTUP_OK ? r->ram_frames : detail;
+                  : status == MEMD_STARTUP_OK ? r->ram_frames : 0u;
     if (detail != want)
         failf(r, "the ready report's detail is %" PRIu32 ", expected %" PRIu64, detail, want);
     /* EriX's ready state: every slot the envelope names has been checked
