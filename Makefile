@@ -143,8 +143,10 @@ $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-h
 KMODEL := $(BUILD)/kmodel
 KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
 
-$(KMODEL): tests/kmodel.c $(BUILD)/memd-abi.h
-	$(CC) $(KMODEL_CFLAGS) -o $@ tests/kmodel.c
+KMODEL_SRCS := tests/kmodel.c tests/kmodel-scenario.c
+
+$(KMODEL): $(KMODEL_SRCS) tests/kmodel.h $(BUILD)/memd-abi.h
+	$(CC) $(KMODEL_CFLAGS) -o $@ $(KMODEL_SRCS)
 
 # A deliberately careless image, built like the real one, whose mistakes
 # the kernel model must catch (tests/selftest/): the tester, tested.
