@@ -26,7 +26,7 @@ CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
 # otherwise make prints the command to run and stops.
 DEB_PACKAGES := make gcc clang binutils gdb noweb pandoc python3 \
 	texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-	lmodern poppler-utils cppcheck clang-tidy valgrind
+	lmodern poppler-utils cppcheck clang-tidy valgrind libclang-rt-14-dev
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
@@ -70,11 +70,12 @@ $(TANGLED): $(TANGLE_STAMP) ;
 
 # ---------------------------------------------------------------------------
 # Compiler flags.  Warnings are errors, with gcc and with clang.
-WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wconversion \
+WARN_COMMON := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wconversion \
 	-Wsign-conversion -Wcast-qual -Wcast-align -Wstrict-prototypes \
 	-Wmissing-prototypes -Wmissing-declarations -Wundef -Wvla \
 	-Wwrite-strings -Wpointer-arith -Wformat=2 -Wnull-dereference \
 	-Wimplicit-fallthrough -Wdouble-promotion -Wredundant-decls
+WARN := $(WARN_COMMON)
 ifeq ($(CC_IS_CLANG),0)
 WARN += -Wlogical-op -Wduplicated-cond -Wduplicated-branches -Wjump-misses-init
 endif
@@ -102,7 +103,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean run
+.PHONY: all test check clean fuzz run
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -136,6 +137,24 @@ $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-h
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS)
 
+# Fuzzing: libFuzzer targets in tests/fuzz/, built with clang under
+# AddressSanitizer and UndefinedBehaviorSanitizer, with the checking build.
+# `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a short smoke.
+FUZZ_SECONDS ?= 180
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
+FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN_COMMON) -I$(BUILD) -DMEMD_CHECKING=1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
+		$(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c
+
+fuzz: $(FUZZ_BINS) $(TEST_PROGS)
+	@HOST_BIN=$(HOST_OBJDIR) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # The kernel model (tests/kmodel.c): a host program that boots the image
 # under ptrace and plays the EriX kernel, rootd and clients from the
 # scenarios in tests/scenarios/.  It includes the ABI header tangled from
@@ -154,8 +173,10 @@ CARELESS := $(BUILD)/careless-memd
 $(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
 	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
 
-test: all $(TEST_PROGS) $(KMODEL) $(CARELESS)
-	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" tests/run
+# (After the variables it names: make expands prerequisites as it reads.)
+test: all $(TEST_PROGS) $(FUZZ_BINS) $(KMODEL) $(CARELESS)
+	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run
 
 # The first thing to try after make: memd boots under the kernel model,
 # checks the authority it was handed, and serves a short session.
