@@ -103,7 +103,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz run
+.PHONY: all test check clean fuzz coverage run
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -127,7 +127,7 @@ $(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
 # Tests.
 HOST_OBJS := $(HOST_OBJDIR)/memd-core.o $(HOST_OBJDIR)/memd-host.o
 TEST_PROGS := $(addprefix $(HOST_OBJDIR)/test-,$(TEST_NAMES))
-.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS)
+.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
 
 $(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
 	@mkdir -p $(@D)
@@ -154,6 +154,22 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
 
 fuzz: $(FUZZ_BINS) $(TEST_PROGS)
 	@HOST_BIN=$(HOST_OBJDIR) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Coverage: the host tests built with gcov instrumentation (no sanitizers),
+# reported in memd.nw's own line numbers.
+COV_OBJDIR := $(BUILD)/cov
+COV_CFLAGS := -std=c11 -O0 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 --coverage
+COV_OBJS := $(COV_OBJDIR)/memd-core.o $(COV_OBJDIR)/memd-host.o
+
+$(COV_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(COV_CFLAGS) -c -o $@ $<
+
+$(COV_OBJDIR)/test-%: $(BUILD)/test-%.c $(COV_OBJS) $(HEADERS) $(BUILD)/memd-host.h
+	$(CC) $(COV_CFLAGS) -o $@ $< $(COV_OBJS)
+
+coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
+	@tests/coverage $(COV_OBJDIR) $(TEST_NAMES)
 
 # The kernel model (tests/kmodel.c): a host program that boots the image
 # under ptrace and plays the EriX kernel, rootd and clients from the
