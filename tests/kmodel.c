@@ -246,7 +246,7 @@ struct kframe {
 
 struct client_view {          /* what the client believes it holds */
     bool departed;
-    uint32_t n;
+    uint32_t n, cap;
     uint32_t *frames;         /* frame numbers, in the order received */
     uint32_t *objs;           /* the frame objects the caps named */
 };
@@ -1149,6 +1149,11 @@ static uint32_t sys_recv(struct run *r, struct call *c)
         r->fatal = true;
         return KERR_INVALID_ARGUMENT;
     }
+    if (r->s->ready_answer != KERR_OK) {
+        failf(r, "memd receives requests although rootd refused its ready report");
+        r->fatal = true;
+        return KERR_INVALID_ARGUMENT;
+    }
     if (capacity > UINT32_MAX || !image_range_ok(r->im, buf, capacity, true)) {
         failf(r, "bad pointer: the receive buffer at %#" PRIx64 ", %" PRIu64
                  " bytes, is not writable memory of the image", buf, capacity);
@@ -1471,14 +1476,13 @@ static void name_frame(struct run *r, uint32_t number, uint32_t f)
 
 static void view_add(struct client_view *v, uint32_t number, uint32_t obj)
 {
-    if (v->frames == NULL) {
-        v->frames = xcalloc(MEMD_CSPACE_SLOTS / 1024u, sizeof *v->frames);
-        v->objs = xcalloc(MEMD_CSPACE_SLOTS / 1024u, sizeof *v->objs);
+    if (v->n == v->cap) {
+        v->cap = v->cap != 0 ? 2 * v->cap : 64;
+        v->frames = xrealloc(v->frames, v->cap * sizeof *v->frames);
+        v->objs = xrealloc(v->objs, v->cap * sizeof *v->objs);
     }
-    if (v->n < MEMD_CSPACE_SLOTS / 1024u) {
-        v->frames[v->n] = number;
-        v->objs[v->n++] = obj;
-    }
+    v->frames[v->n] = number;
+    v->objs[v->n++] = obj;
 }
 
 static void view_remove(struct client_view *v, uint32_t number)
