@@ -4,6 +4,8 @@
 #   make test       run every test (TAP lines, then "N passed, N failed")
 #   make run        boot the image under the kernel model: a demo session
 #   make check      structural checks of the web, then the static analysers
+#   make bench      count instructions per allocation, free and request
+#                   with callgrind; writes build/bench.txt
 #   make clean      remove build/
 #
 # No target is named tangle, weave or tests: those are files here.
@@ -103,7 +105,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage run
+.PHONY: all test check clean fuzz coverage bench run
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -124,10 +126,34 @@ $(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
 	./weave $(WEB) $(BUILD)
 	@touch $@
 
+# The benchmark (see memd.nw, "Measuring the cost"): the core compiled
+# exactly as for the image (IMAGE_CFLAGS: -O2, freestanding, no SSE, no
+# sanitizers, no checking build), linked with the kernel model into a host
+# program that callgrind runs.  The image's flags ask for code that is not
+# position-independent, so the program is linked with -no-pie.  The model's
+# instructions are not counted; it is built at -O1, as for the tests (at
+# -O2, gcc's -Wnull-dereference misreads its lookups).  `make test` builds
+# the program and runs it once without callgrind.
+BENCH_OBJDIR := $(BUILD)/bench-$(CC_NAME)
+BENCH_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) -I$(BUILD)
+BENCH_PROG := $(BENCH_OBJDIR)/bench-frames
+
+$(BENCH_OBJDIR)/memd-core.o: $(BUILD)/memd-core.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
+
+$(BENCH_OBJDIR)/memd-host.o: $(BUILD)/memd-host.c $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -O1 -c -o $@ $<
+
+$(BENCH_PROG): $(BUILD)/bench-frames.c $(BENCH_OBJDIR)/memd-core.o \
+		$(BENCH_OBJDIR)/memd-host.o $(HEADERS) $(BUILD)/memd-host.h
+	$(CC) $(BENCH_CFLAGS) -no-pie -o $@ $< $(BENCH_OBJDIR)/memd-core.o \
+		$(BENCH_OBJDIR)/memd-host.o
+
 # Tests.
 HOST_OBJS := $(HOST_OBJDIR)/memd-core.o $(HOST_OBJDIR)/memd-host.o
 TEST_PROGS := $(addprefix $(HOST_OBJDIR)/test-,$(TEST_NAMES))
-.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
 
 $(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
 	@mkdir -p $(@D)
@@ -190,9 +216,9 @@ $(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
 	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
 
 # (After the variables it names: make expands prerequisites as it reads.)
-test: all $(TEST_PROGS) $(FUZZ_BINS) $(KMODEL) $(CARELESS)
+test: all $(TEST_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
 	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
-	    FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
 
 # The first thing to try after make: memd boots under the kernel model,
 # checks the authority it was handed, and serves a short session.
@@ -202,5 +228,11 @@ run: $(IMAGE) $(KMODEL)
 check: $(TANGLE_STAMP)
 	@tests/check
 
+bench: $(BENCH_PROG) $(BUILD)/bench-frames.sh
+	sh $(BUILD)/bench-frames.sh $(BENCH_PROG) $(BUILD)
+
 clean:
 	rm -rf $(BUILD)
+
+# Objects that pattern rules chain through are kept, not deleted.
+.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
