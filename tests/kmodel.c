@@ -251,7 +251,7 @@ struct client_view {          /* what the client believes it holds */
     uint32_t *objs;           /* the frame objects the caps named */
 };
 
-struct req_stat { uint32_t op; uint32_t calls; };
+struct req_stat { char what[32]; uint32_t calls; };
 
 struct run {
     const struct scenario *s;
@@ -294,6 +294,7 @@ struct run {
     uint32_t sent_nfree;
     uint32_t req_calls;
     bool open_req;            /* replied; the turn's work after the reply goes on */
+    char req_what[32];        /* what the request did, for the summary */
     uint32_t startup_calls;
     uint32_t nreq, cap_req;
     struct req_stat *req;
@@ -1142,7 +1143,9 @@ static void finish_request(struct run *r)
         r->cap_req = r->cap_req != 0 ? 2 * r->cap_req : 64;
         r->req = xrealloc(r->req, r->cap_req * sizeof *r->req);
     }
-    r->req[r->nreq++] = (struct req_stat){ r->sent_op, r->req_calls };
+    struct req_stat *q = &r->req[r->nreq++];
+    snprintf(q->what, sizeof q->what, "%s", r->req_what);
+    q->calls = r->req_calls;
 }
 
 static uint32_t sys_recv(struct run *r, struct call *c)
@@ -1594,6 +1597,19 @@ static uint32_t sys_reply(struct run *r, struct call *c)
                 gone->n = 0;
         }
     }
+    /* What the request did, for the count of kernel calls per request: the
+       cost of a free or a reclaim grows with its frames, so they are told
+       apart by how many; every refusal costs the same. */
+    const struct kv *cnt = find_kv(d.kv, d.nkv, "freed");
+    const struct kv *rec = find_kv(d.kv, d.nkv, "reclaimed");
+    if (!shaped || res == NULL || op == NULL || res->value != MEMD_OK)
+        snprintf(r->req_what, sizeof r->req_what, "refused");
+    else if (cnt != NULL)
+        snprintf(r->req_what, sizeof r->req_what, "FREE of %" PRIu64, cnt->value);
+    else if (rec != NULL)
+        snprintf(r->req_what, sizeof r->req_what, "RECLAIM of %" PRIu64, rec->value);
+    else
+        snprintf(r->req_what, sizeof r->req_what, "%s", WORD(op_names, op->value));
     r->pending = NULL;
     r->open_req = true;     /* its turn goes on until the next receive */
     return KERR_OK;
@@ -1869,52 +1885,45 @@ static void memd_stopped(struct run *r, int sig)
 
 static void summarise(struct run *r)
 {
-    const struct scenario *s = r->s;
-    /* Kernel calls per request, by operation: the most frequent count is
-       the steady state; the others are requests that also refilled the
-       pool, reclaimed, or were refused early. */
-    char line[1024];
+    /* Kernel calls per request, by what the request did, each distinct
+       count with how many requests made it: the most frequent is the
+       steady state; the others are requests whose turn also refilled the
+       pool. */
+    char line[2048];
     size_t k = 0;
-    k += (size_t)snprintf(line + k, sizeof line - k, "kernel calls per request:");
-    bool any = false;
-    for (size_t o = 0; o <= op_names_count; o++) {
-        uint32_t op = o < op_names_count ? (uint32_t)op_names[o].value : UINT32_MAX;
-        uint32_t hist[64] = { 0 }, over = 0, n = 0;
-        for (uint32_t i = 0; i < r->nreq; i++) {
-            bool known = NAME_OF(op_names, r->req[i].op) != NULL;
-            if (o < op_names_count ? r->req[i].op != op : known)
-                continue;
-            n++;
-            if (r->req[i].calls < 64)
-                hist[r->req[i].calls]++;
-            else
-                over++;
-        }
-        if (n == 0)
+#define OUT(...) (k += (size_t)snprintf(line + k, k < sizeof line ? sizeof line - k : 0, \
+                                        __VA_ARGS__))
+    OUT("kernel calls per request:");
+    bool *done = xcalloc(r->nreq + 1u, sizeof *done);
+    for (uint32_t i = 0; i < r->nreq; i++) {
+        if (done[i])
             continue;
-        uint32_t mode = 0;
-        for (uint32_t j = 1; j < 64; j++)
-            mode = hist[j] > hist[mode] ? j : mode;
-        k += (size_t)snprintf(line + k, sizeof line - k, "%s %s %" PRIu32 " (",
-                              any ? ";" : "", o < op_names_count ? op_names[o].word
-                                                                      : "malformed", mode);
-        bool first = true;
-        for (uint32_t j = 0; j < 64 && k < sizeof line; j++) {
-            if (hist[j] == 0)
-                continue;
-            k += (size_t)snprintf(line + k, sizeof line - k, "%s%" PRIu32 "x%" PRIu32,
-                                  first ? "" : " ", hist[j], j);
-            first = false;
+        OUT("%s %s", i == 0 ? "" : ";", r->req[i].what);
+        /* the distinct counts of this kind, in increasing order */
+        uint32_t last = 0;
+        for (;;) {
+            uint32_t next = UINT32_MAX, times = 0;
+            for (uint32_t j = i; j < r->nreq; j++) {
+                if (strcmp(r->req[j].what, r->req[i].what) == 0 && r->req[j].calls > last &&
+                    r->req[j].calls < next)
+                    next = r->req[j].calls;
+            }
+            if (next == UINT32_MAX)
+                break;
+            for (uint32_t j = i; j < r->nreq; j++) {
+                if (strcmp(r->req[j].what, r->req[i].what) == 0 && r->req[j].calls == next) {
+                    times++;
+                    done[j] = true;
+                }
+            }
+            OUT(" %" PRIu32 " (x%" PRIu32 ")", next, times);
+            last = next;
         }
-        if (over != 0 && k < sizeof line)
-            k += (size_t)snprintf(line + k, sizeof line - k, " %" PRIu32 "x>63", over);
-        if (k < sizeof line)
-            k += (size_t)snprintf(line + k, sizeof line - k, ")");
-        any = true;
     }
-    if (!any)
-        snprintf(line + k, sizeof line - k, " none served (startup took %" PRIu32 ")",
-                 r->startup_calls);
+    free(done);
+    if (r->nreq == 0)
+        OUT(" none served (startup took %" PRIu32 ")", r->startup_calls);
+#undef OUT
     tracef(r, "%s", line);
     k = 0;
     k += (size_t)snprintf(line + k, sizeof line - k, "kernel calls in all: %" PRIu64
@@ -1928,7 +1937,6 @@ static void summarise(struct run *r)
     if (k < sizeof line)
         snprintf(line + k, sizeof line - k, ")");
     tracef(r, "%s", line);
-    (void)s;
 }
 
 static void judge(struct run *r)
