@@ -762,6 +762,12 @@ static void parse_expect(struct parser *p, char **tok, int n)
     struct step *st = &s->steps[s->nsteps - 1];
     struct expect *ex = &st->ex;
     st->has_expect = true;
+    if (strcmp(tok[1], "lost") == 0) {   /* the kernel fails memd's reply */
+        if (n != 2)
+            scn_error(p, "expect lost: nothing else can be expected of a lost reply");
+        ex->lost = true;
+        return;
+    }
     ex->result = NAMED_ARG(p, result_names, tok[1], "result");
     uint32_t *list = NULL, *nlist = NULL;
     for (int i = 2; i < n; i++) {
@@ -947,6 +953,8 @@ static void parse_line(struct parser *p, char *line, int depth)
             scn_error(p, "too many injections");
         struct scn_inject *in = &s->inject[s->ninject++];
         in->sys = (uint32_t)NAMED_ARG(p, sys_names, tok[1], "system call");
+        if (in->sys == SYS_CALL || in->sys == SYS_HALT || in->sys == SYS_QUERY_CAP)
+            scn_error(p, "inject: CALL fails with ready-answer; HALT and QUERY_CAP cannot");
         uint64_t nth = num(p, tok[2], "nth");
         if (nth == 0 || nth > UINT32_MAX)
             scn_error(p, "inject: NTH counts from 1");

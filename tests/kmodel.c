@@ -1185,6 +1185,9 @@ static uint32_t sys_recv(struct run *r, struct call *c)
               who(r->pending->badge), r->pending->line);
         r->pending = NULL;
     }
+    uint32_t kerr;
+    if (injected(r, c, &kerr))
+        return kerr;        /* the message stays queued for the next receive */
     const struct step *st = next_message(r);
     if (st == NULL) {
         tracef(r, "end of the script: memd waits on slot %" PRIu64 " for the next request",
@@ -1545,6 +1548,20 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     const struct step *st = r->pending;
     uint64_t to = st->badge;
     struct client_view *v = view(r, to);
+    uint32_t kerr;
+    if (injected(r, c, &kerr)) {
+        /* The kernel fails the reply: the client receives nothing, neither
+           the bytes nor a capability. */
+        tracef(r, "  memd → %-9s (nothing arrives)", who(to));
+        if (!st->ex.lost)
+            failf(r, "line %u: the reply is lost, but the scenario expects one", st->line);
+        snprintf(r->req_what, sizeof r->req_what, "lost");
+        r->pending = NULL;
+        r->open_req = true;
+        return kerr;
+    }
+    if (st->ex.lost)
+        failf(r, "line %u: the scenario expects this reply to be lost", st->line);
     struct decoded d;
     char text[1024], where[512];
     size_t k = 0;

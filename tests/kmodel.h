@@ -115,6 +115,7 @@ struct kv { char key[24]; uint64_t value; };
 struct record_expect { uint64_t badge; uint32_t nkv; struct kv kv[4]; };
 
 struct expect {
+    bool lost;                /* the reply fails in the kernel: nothing arrives */
     uint64_t result;
     uint32_t nkv;
     struct kv kv[MAX_KV];
