@@ -67,6 +67,28 @@ for scn in tests/scenarios/*.scn; do
     fi
 done
 
+# The figures the book quotes (memd.nw, "Testing from outside") are the
+# model's: kernel calls per allocation and per free of 64 frames in the
+# pool-refill scenario.
+sentence=$(tr '\n' ' ' < memd.nw | grep -o 'In `pool-refill`, [0-9]* of [0-9]* allocations took 2 calls and [0-9]* took 3, [^.]*130 for 64')
+counts=$(grep -m1 '^kernel calls per request:' "$SCRATCH/pool-refill.trace" 2>/dev/null)
+read -r two all three <<< "$(echo "$sentence" | sed -n 's/.*`, \([0-9]*\) of \([0-9]*\) allocations took 2 calls and \([0-9]*\) took 3.*/\1 \2 \3/p')"
+if [ -n "$sentence" ] && [ $((two + three)) -eq "${all:-0}" ] &&
+   echo "$counts" | grep -q "ALLOC 2 (x$two) 3 (x$three);" &&
+   echo "$counts" | grep -q "FREE of 64 130 (x"; then
+    pass figures-in-book
+else
+    fail figures-in-book "the book says '${sentence:-nothing}'; the model counted '$counts'"
+fi
+
+# `make run`, the first thing a newcomer tries, boots the demo and exits 0.
+if make -s run > "$SCRATCH/run.out" 2>&1 && grep -q '^  memd → rootd     READY MEMD_STARTUP_OK' "$SCRATCH/run.out" &&
+   grep -q '^PASS ' "$SCRATCH/run.out"; then
+    pass make-run
+else
+    fail make-run "$(tail -1 "$SCRATCH/run.out")"
+fi
+
 # The same scenarios against the image built with clang: the same C must
 # make the same system calls with the same bytes, so its trace must be the
 # gcc image's, line for line, but for the two boot lines that give the
