@@ -163,6 +163,20 @@ $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-h
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS)
 
+# The same tests without sanitizers, for valgrind's memcheck (the two do
+# not mix): `make test` runs each once under valgrind.
+PLAIN_OBJDIR := $(BUILD)/plain-$(CC_NAME)
+PLAIN_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1
+PLAIN_OBJS := $(PLAIN_OBJDIR)/memd-core.o $(PLAIN_OBJDIR)/memd-host.o
+PLAIN_PROGS := $(addprefix $(PLAIN_OBJDIR)/test-,$(TEST_NAMES))
+
+$(PLAIN_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+	@mkdir -p $(@D)
+	$(CC) $(PLAIN_CFLAGS) -c -o $@ $<
+
+$(PLAIN_OBJDIR)/test-%: $(BUILD)/test-%.c $(PLAIN_OBJS) $(HEADERS) $(BUILD)/memd-host.h
+	$(CC) $(PLAIN_CFLAGS) -o $@ $< $(PLAIN_OBJS)
+
 # Fuzzing: libFuzzer targets in tests/fuzz/, built with clang under
 # AddressSanitizer and UndefinedBehaviorSanitizer, with the checking build.
 # `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a short smoke.
@@ -216,8 +230,8 @@ $(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
 	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
 
 # (After the variables it names: make expands prerequisites as it reads.)
-test: all $(TEST_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
-	@HOST_BIN=$(HOST_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
+test: all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
+	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
 	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
 
 # The first thing to try after make: memd boots under the kernel model,
@@ -235,4 +249,4 @@ clean:
 	rm -rf $(BUILD)
 
 # Objects that pattern rules chain through are kept, not deleted.
-.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS)
+.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS) $(PLAIN_OBJS)
