@@ -1828,9 +1828,17 @@ static void trace_boot(struct run *r, uint64_t frame_addr, uint32_t total, uint6
         snprintf(said, sizeof said, "%s %s", WORD(type_names, sl->type),
                  rights_word((uint32_t)sl->rights));
         bool differs = !sl->real || sl->real_type != sl->type || sl->real_rights != sl->rights;
-        tracef(r, "boot: slot %" PRIu32 " holds %s, named %s%s%s%s", sl->slot, real,
-               WORD(use_names, sl->use), differs ? " (the envelope says " : "",
-               differs ? said : "", differs ? ")" : "");
+        const char *use = sl->use == MEMD_USE_MEM_ENDPOINT ? "the memory endpoint memd serves on"
+                        : sl->use == MEMD_USE_READY_ENDPOINT ? "rootd's endpoint for memd's report"
+                        : sl->use == MEMD_USE_CSPACE ? "authority over memd's own slots"
+                        : sl->use == MEMD_USE_UNTYPED ? "memory memd may spend"
+                        : WORD(use_names, sl->use);
+        for (uint32_t k = 0; sl->use == MEMD_USE_UNTYPED && k < s->nuntyped; k++) {
+            if (s->untyped[k].slot == sl->slot && (s->untyped[k].flags & MEMD_UNTYPED_DEVICE) != 0u)
+                use = "device memory, never to be handed out";
+        }
+        tracef(r, "boot: slot %" PRIu32 " holds %s: %s%s%s%s", sl->slot, real, use,
+               differs ? " (the envelope says " : "", differs ? said : "", differs ? ")" : "");
     }
     for (uint32_t i = 0; i < s->nclients; i++)
         tracef(r, "boot: %s may hold %" PRIu64 " frames in %" PRIu64 " slots",
@@ -1841,7 +1849,7 @@ static void trace_boot(struct run *r, uint64_t frame_addr, uint32_t total, uint6
     tracef(r, "boot: startup frame at %#" PRIx64 ", %" PRIu32 " bytes; enter at %#" PRIx64
               " with rsp %#" PRIx64 ", rdi %#" PRIx64, frame_addr, total, im->entry, rsp,
            frame_addr);
-    tracef(r, "startup");
+    tracef(r, "startup: memd checks what it was handed");
 }
 
 static void enter_memd(struct run *r)
