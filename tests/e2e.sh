@@ -14,10 +14,11 @@ IMAGE=${IMAGE:-$BUILD/memd}
 CARELESS=${CARELESS:-$BUILD/careless-memd}
 HEADER=$BUILD/memd-abi.h
 
-if [ ! -x "$KMODEL" ] || [ ! -f "$IMAGE" ]; then
-    fail built "$KMODEL or $IMAGE missing: run make first"
-    exit 1
-fi
+# What this area needs, built if missing (make test builds it all first).
+for f in "$IMAGE" "$KMODEL" "$CARELESS"; do
+    [ -e "$f" ] || make -s "$f" > "$SCRATCH/build.log" 2>&1 ||
+        { fail built "cannot build $f: $(tail -1 "$SCRATCH/build.log")"; exit 1; }
+done
 
 # The model's name tables hold every name of the ABI header, so that a
 # scenario can name any of them and no constant is missing from a trace.
