@@ -33,6 +33,7 @@ enum mistake {
     CARELESS_SHORT_REPLY = 13,     /* an ALLOC reply shorter than its layout */
     CARELESS_OUTSIDE_WINDOW = 14,  /* retypes below its runtime window */
     CARELESS_WRONG_DETAIL = 15,    /* reports fewer frames than it manages */
+    CARELESS_DELETE_HELD = 16,     /* deletes a frame a client still holds */
 };
 
 __attribute__((section(".stack_reserve"), aligned(4096), used))
@@ -178,7 +179,9 @@ _Noreturn void careless_entry(const uint8_t *frame)
             uint32_t count = get32(msg + 8);
             for (uint32_t i = 0; i < count && i < MEMD_FREE_MAX; i++) {
                 uint32_t f = get32(msg + 16 + 4 * i) % FRAMES;
-                if (mistake != CARELESS_NO_REVOKE)
+                if (mistake == CARELESS_DELETE_HELD)
+                    (void)sys(SYS_CAP_DELETE, window + f, 0, 0, 0);
+                else if (mistake != CARELESS_NO_REVOKE)
                     (void)sys(SYS_CAP_REVOKE, window + f, 0, 0, 0);
                 if (mistake != CARELESS_NO_CLEAR)
                     (void)sys(SYS_FRAME_CLEAR, window + f, 0, 0, 0);
