@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define UNKNOWN 0xFEu     /* freed by a request whose reply was lost */
 
 static struct memd_boot world;
-static uint8_t owner[1u << 9];        /* the reference model: who holds frame f */
+static uint8_t owner[1u << 7];        /* the reference model: who holds frame f */
 
 static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
@@ -63,7 +63,7 @@ static void boot(void)
     world.runtime_slot_base = MEMD_TRANSFER_SLOT_END;
     (void)memd_host_put(SLOT_KERNEL_MEM_ENDPOINT, CAP_TYPE_ENDPOINT,
                         CAP_RIGHT_READ | CAP_RIGHT_GRANT);
-    static const uint32_t bits[] = { 8, 7 };    /* 256 + 128 frames */
+    static const uint32_t bits[] = { 6, 5 };    /* 64 + 32 frames */
     for (uint32_t r = 0; r < 2; r++) {
         uint64_t phys = (uint64_t)(r + 1u) << 32;
         (void)memd_host_put_untyped(UNTYPED_SLOT + r, CAP_RIGHT_READ | CAP_RIGHT_RETYPE,
@@ -77,7 +77,7 @@ static void boot(void)
     world.region_count = 2;
     world.runtime_slot_count = world.total_frames;
     static const uint32_t budget[][3] = {      /* badge, frames, slots */
-        { MEMD_BADGE_ROOTD, 16, 16 }, { 2, 300, 300 }, { 3, 40, 40 },
+        { MEMD_BADGE_ROOTD, 16, 16 }, { 2, 80, 80 }, { 3, 24, 24 },
         { 4, 1000, 1000 }, { 5, 0, 0 },
     };
     for (size_t i = 0; i < sizeof budget / sizeof budget[0]; i++) {
