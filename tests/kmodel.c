@@ -1660,6 +1660,13 @@ static uint32_t sys_call(struct run *r, struct call *c)
         return refuse(r, c, KERR_INVALID_ARGUMENT, "longer than a message buffer");
     if (!user_read(r, "the ready report", msg, m, len))
         return KERR_INVALID_ARGUMENT;
+    uint64_t answer = c->regs->r10, answer_room = c->regs->r8;
+    if (!image_range_ok(r->im, answer, answer_room, true)) {
+        failf(r, "bad pointer: the buffer for rootd's answer at %#" PRIx64 ", %" PRIu64
+                 " bytes, is not writable memory of the image", answer, answer_room);
+        r->fatal = true;
+        return KERR_INVALID_ARGUMENT;
+    }
     r->reported = true;
     if (len != sizeof(struct memd_ready_report)) {
         failf(r, "the ready report is %" PRIu64 " bytes, not %zu", len,
@@ -1714,7 +1721,6 @@ static void sys_halt(struct run *r, struct call *c)
     r->halted = true;
     r->halt_status = (uint32_t)status;
     tracef(r, "  memd → kernel    HALT %s", status_word((uint32_t)status));
-    (void)c;
     if (!r->reported) {
         failf(r, "memd halts without telling rootd why");
         return;
