@@ -3,9 +3,10 @@
 # tests/scenarios/*.scn boots build/memd under the kernel model
 # (tests/kmodel.c) and plays its script; a scenario passes when memd's
 # startup report, every reply and every kernel operation are what the
-# scenario and the ABI say.  For each case the line of kernel calls per
-# request is printed (as a TAP comment): the most frequent count per
-# operation is its steady state.
+# scenario and the ABI say.  For each case the kernel calls per request
+# are printed (as a TAP comment), by kind of request, every count with how
+# often it occurred: the most frequent is the steady state.  Then the
+# same scenarios against the clang image, and the model's self-test.
 set -u
 AREA=e2e
 . "$(dirname "$0")/lib.sh"
