@@ -2,6 +2,7 @@
 #
 #   make            install what is missing, tangle, build the image, weave the book
 #   make test       run every test (TAP lines, then "N passed, N failed")
+#   make run        boot the image under the kernel model: a demo session
 #   make check      structural checks of the web, then the static analysers
 #   make bench      count instructions per allocation, free and request
 #                   with callgrind; writes build/bench.txt
@@ -110,7 +111,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench review
+.PHONY: all test check clean fuzz coverage bench run review
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -197,10 +198,6 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c
 
-test: all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG)
-	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
-	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
-
 fuzz: $(FUZZ_BINS) $(TEST_PROGS)
 	@HOST_BIN=$(HOST_OBJDIR) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
@@ -219,6 +216,34 @@ $(COV_OBJDIR)/test-%: $(BUILD)/test-%.c $(COV_OBJS) $(HEADERS) $(BUILD)/memd-hos
 
 coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
 	@tests/coverage $(COV_OBJDIR) $(TEST_NAMES)
+
+# The kernel model (tests/kmodel.c): a host program that boots the image
+# under ptrace and plays the EriX kernel, rootd and clients from the
+# scenarios in tests/scenarios/.  It includes the ABI header tangled from
+# memd.nw, so the contract has one source.
+KMODEL := $(BUILD)/kmodel
+KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
+
+KMODEL_SRCS := tests/kmodel.c tests/kmodel-scenario.c
+
+$(KMODEL): $(KMODEL_SRCS) tests/kmodel.h $(BUILD)/memd-abi.h
+	$(CC) $(KMODEL_CFLAGS) -o $@ $(KMODEL_SRCS)
+
+# A deliberately careless image, built like the real one, whose mistakes
+# the kernel model must catch (tests/selftest/): the tester, tested.
+CARELESS := $(BUILD)/careless-memd
+$(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
+	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
+
+# (After the variables it names: make expands prerequisites as it reads.)
+test: all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
+	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
+
+# The first thing to try after make: memd boots under the kernel model,
+# checks the authority it was handed, and serves a short session.
+run: $(IMAGE) $(KMODEL)
+	@$(KMODEL) $(IMAGE) tests/scenarios/demo.scn
 
 check: $(TANGLE_STAMP)
 	@tests/check
