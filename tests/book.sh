@@ -97,9 +97,10 @@ EOF
     # Screenshots.  A URL's #fragment is not scrolled to before headless
     # Chromium takes its picture, and a scrolled page comes out blank; so the
     # code-heavy page is a copy of the book in which everything before the
-    # chunk that defines memd_frames_alloc is removed (the table of contents
-    # stays), which puts that chunk at the top of the window.
-    anchor=$(grep -o '<li><code>memd_frames_alloc</code>: defined in <a href="#[^"]*"' "$HTML" |
+    # chunk where memd_frames_alloc's ordered checks are defined is removed
+    # (the table of contents stays), which puts that chunk at the top of
+    # the window.
+    anchor=$(grep -o '<li><code>memd_alloc_checked_in_order</code>: defined in <a href="#[^"]*"' "$HTML" |
              sed 's/.*href="#//; s/"$//')
     python3 - "$HTML" "$SCRATCH/code-page.html" "$anchor" <<'EOF'
 import sys
@@ -108,8 +109,12 @@ script = """<script>
 (function () {
   var target = document.getElementById("%s");
   for (var n = target; n && n !== document.body; n = n.parentNode)
-    while (n.previousSibling && n.previousSibling.id !== "TOC")
-      n.parentNode.removeChild(n.previousSibling);
+    for (var p = n.previousSibling; p; ) {
+      var before = p.previousSibling;
+      if (p.id !== "TOC")
+        p.parentNode.removeChild(p);
+      p = before;
+    }
 })();
 </script>""" % sys.argv[3]
 open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
@@ -119,7 +124,7 @@ EOF
         "file://$(here "$HTML")" > /dev/null
     browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-code-page.png" \
         "file://$SCRATCH/code-page.html" > /dev/null
-    [ -n "$anchor" ] || fail browser/code-page-anchor "no chunk defines memd_frames_alloc"
+    [ -n "$anchor" ] || fail browser/code-page-anchor "no chunk defines memd_alloc_checked_in_order"
     $PY png browser "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png"
 fi
 
