@@ -132,7 +132,7 @@ fi
 $PY pdf "$WEB" "$PDF"
 code_page=$(for p in $(seq 30 150); do
     if pdftotext -f "$p" -l "$p" "$PDF" - 2>/dev/null |
-       grep -q '^uint32_t memd_frames_alloc(uint32_t who'; then
+       grep -q 'uint32_t memd_alloc_checked_in_order(uint32_t who'; then
         echo "$p"; break
     fi
 done)
