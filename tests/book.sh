@@ -49,11 +49,13 @@ fi
 $PY structure "$WEB" "$HTML"
 
 # The HTML in a browser.  Chromium as a reader's browser, but headless,
-# with a fresh profile and nothing that reaches the network.
+# with a fresh profile and nothing that reaches the network (and, for
+# containers whose /dev/shm is small, its shared memory in /tmp).
 browser() {  # browser OUTPUT-OPTION... PAGE
     timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
         --disable-background-networking --disable-component-update \
-        --disable-sync --user-data-dir="$SCRATCH/chromium-profile-$RANDOM" \
+        --disable-sync --disable-dev-shm-usage \
+        --user-data-dir="$SCRATCH/chromium-profile-$RANDOM" \
         "$@" 2> "$SCRATCH/chromium.err"
 }
 if ! command -v chromium > /dev/null 2>&1; then
