@@ -78,8 +78,9 @@ fi
 
 # The book holds every chapter, in HTML and in the PDF's text.
 pdftotext -layout "$BUILD/memd.pdf" "$SCRATCH/book.txt" 2>/dev/null
-for chapter in "How to read this book" "The ABI contract" "Startup" \
-               "Frame accounting" "The service loop" "The platform"; do
+for chapter in "How to read this book" "The shape of memd" "The ABI contract" \
+               "Startup" "Frame accounting" "The service loop" "The platform" \
+               "How memd is checked"; do
     slug=$(echo "$chapter" | tr 'A-Z ' 'a-z-')
     if grep -q ">[0-9. ]*$chapter<\|>$chapter<" "$BUILD/memd.html" &&
        grep -q "$chapter" "$SCRATCH/book.txt"; then
@@ -88,6 +89,13 @@ for chapter in "How to read this book" "The ABI contract" "Startup" \
         fail "book-has-chapter/$slug"
     fi
 done
+
+# The shape of the book, read with noweb's own front end (tests/webshape.py):
+# every chunk name has a prefix chapter 1 documents, or is a root; the
+# service loop's chunks never touch the accounting's state; Part I holds
+# at most 400 lines of test code; the core's header, its entry points and
+# memd_main come before the parts of the core that they tie together.
+python3 tests/webshape.py memd.nw
 
 # Nothing tangled is committed; no C outside tests/.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
