@@ -744,6 +744,16 @@ def check_parts(web, html_path, pdf):
     report("parts/pdf-in-the-outline", not missing,
            f"top level: {top}")
 
+    # The code's special characters, in HTML and in LaTeX, come out as
+    # they are in the web.
+    with open(web, encoding="utf-8") as f:
+        comment = re.search(r"^/\*.*\*/$", f.read(), re.M).group(0)
+    report("parts/html-code-text-intact", comment in html_text(body),
+           f"{comment!r} not in the HTML")
+    report("parts/pdf-code-text-intact",
+           re.sub(r"\s+", " ", comment) in re.sub(r"\s+", " ", text),
+           f"{comment!r} not in the PDF's text")
+
 
 # ---------------------------------------------------------------------------
 # PNG: enough ink to be a page, not a blank.
