@@ -110,6 +110,7 @@ class Chunk:
         self.uses = []          # ("ident", NAME) and ("chunk", NAME), in order
         self.defines = set()    # identifiers of its @ %def
         self.users = []         # chunk names using it
+        self.web_macros = set() # the names the web #defines as macros
 
     def text(self):
         return "".join(self.code)
@@ -151,7 +152,13 @@ def web_chunks(web):
                 current.uses.append(("ident", name))
             elif sub == "defn":
                 current.defines.add(name)
+    # A name #defined as a macro anywhere has no body elsewhere: a line
+    # "NAME(...) {" uses the macro.
+    macros = set()
     for c in chunks:
+        macros.update(re.findall(r"(?m)^\s*#\s*define\s+(\w+)", c.text()))
+    for c in chunks:
+        c.web_macros = macros
         for kind, name in c.uses:
             if kind == "chunk":
                 for d in chunks:
@@ -173,7 +180,9 @@ def function_body(ident, code):
 def defines(chunk, ident):
     """Whether a chunk defines `ident`: declares it with @ %def, or holds
     the body of a function of that name."""
-    return ident in chunk.defines or function_body(ident, chunk.text()) is not None
+    return ident in chunk.defines or (
+        ident not in chunk.web_macros
+        and function_body(ident, chunk.text()) is not None)
 
 
 def roots_reached(chunks, name, seen=None):
@@ -427,19 +436,21 @@ def check_indexes(body, chunks, names, idents, anchor_of):
 
 def tangled_bodies(build):
     """The functions defined in the tangled C of BUILD: name -> the first
-    lines of their definitions' heads."""
-    bodies = {}
+    lines of their definitions' heads.  A macro's name followed by a block
+    is no function."""
+    bodies, macros = {}, set()
     for path in sorted(glob.glob(os.path.join(build, "*.[ch]"))):
         with open(path, encoding="utf-8", errors="replace") as f:
             text = re.sub(r"(?m)^#line .*\n", "", f.read())
         text = re.sub(r"/\*.*?\*/|//[^\n]*",
                       lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+        macros.update(re.findall(r"(?m)^\s*#\s*define\s+(\w+)", text))
         for m in re.finditer(r"^(?:[A-Za-z_]\w*[ \t*]+)*([A-Za-z_]\w*)\s*"
                              r"\((?:[^;{}()]|\([^;{}()]*\))*\)\s*\{", text, re.M):
             if m.group(1) not in ("if", "while", "for", "switch"):
                 bodies.setdefault(m.group(1), []).append(
                     m.group(0).split("\n")[0].strip())
-    return bodies
+    return {name: heads for name, heads in bodies.items() if name not in macros}
 
 
 def check_function_entries(body, chunks, anchor_of, build):
