@@ -3,12 +3,22 @@
 tests/book.sh.  Each prints TAP lines "ok - book/NAME" or
 "not ok - book/NAME (why)".
 
-    book.py structure WEB HTML        the book's structure, in the HTML
-    book.py browser DUMP              what the browser found (see book.sh)
-    book.py pdf WEB PDF               the PDF: text, pages, links, outline
+    book.py structure WEB HTML BUILD  the book's structure, in the HTML:
+                                      anchors, headers, contents, indexes,
+                                      the links in the code, figures
+    book.py parts WEB HTML PDF        the parts of a web that has them
+    book.py browser WEB DUMP          what the browser found (see book.sh)
+    book.py pdf WEB PDF               the PDF: text, pages, links, outline,
+                                      the pages of cross-references
     book.py png NAME FILE...          each PNG shows something (not blank)
+
+The checks read the web with noweb's own front end (markup, finduses), not
+with weave's code, and the tangled files in BUILD, so that they judge
+weave's output against the web rather than weave against itself.
 """
 
+import glob
+import os
 import re
 import subprocess
 import sys
@@ -66,8 +76,9 @@ def web_docs_lines(web):
 
 def web_facts(web):
     lines = web_docs_lines(web)
+    headings = [l for l in lines if l.startswith("# ")]
     chapters = [re.sub(r"\s*\{.*\}$", "", l[2:]).strip()
-                for l in lines if l.startswith("# ")]
+                for l in headings if not re.search(r"\{[^}]*\.part\b", l)]
     with open(web, encoding="utf-8") as f:
         text = f.read()
     diagrams = re.findall(r"^```\{\.dot #(fig-[\w-]+)", text, re.M)
@@ -80,6 +91,114 @@ def web_facts(web):
     for line in re.findall(r"^@ %def (.*)$", text, re.M):
         idents.update(line.split())
     return chapters, diagrams, definitions, names, idents
+
+
+def web_parts(web):
+    """The part headings of the web: (title, identifier)."""
+    return [(re.sub(r"\s*\{.*\}$", "", l[2:]).strip(),
+             (re.search(r"#([\w-]+)", l.split("{", 1)[1]) or [None, None])[1])
+            for l in web_docs_lines(web)
+            if l.startswith("# ") and re.search(r"\{[^}]*\.part\b", l)]
+
+
+class Chunk:
+    """One definition of a code chunk, as noweb's front end sees it."""
+
+    def __init__(self, name, number):
+        self.name, self.number = name, number
+        self.code = []          # the text of the code, chunk uses blanked
+        self.uses = []          # ("ident", NAME) and ("chunk", NAME), in order
+        self.defines = set()    # identifiers of its @ %def
+        self.users = []         # chunk names using it
+        self.web_macros = set() # the names the web #defines as macros
+
+    def text(self):
+        return "".join(self.code)
+
+
+def web_chunks(web):
+    """Every definition of a chunk, in order, from `markup | finduses`."""
+    marked = subprocess.run(["/usr/lib/noweb/markup", web],
+                            stdout=subprocess.PIPE, check=True).stdout
+    stream = subprocess.run(["/usr/lib/noweb/finduses"], input=marked,
+                            stdout=subprocess.PIPE, check=True
+                            ).stdout.decode("utf-8").split("\n")
+    chunks, count, current, in_code, header = [], {}, None, False, False
+    for raw in stream:
+        keyword, _, arg = raw.partition(" ")
+        if keyword == "@begin":
+            in_code = arg.startswith("code")
+        elif keyword == "@end":
+            in_code, current = False, None
+        elif keyword == "@defn" and in_code:
+            count[arg] = count.get(arg, 0) + 1
+            current, header = Chunk(arg, count[arg]), True
+            chunks.append(current)
+        elif current is None:
+            continue
+        elif keyword == "@nl":
+            if header:
+                header = False
+            else:
+                current.code.append("\n")
+        elif keyword == "@text":
+            current.code.append(arg)
+        elif keyword == "@use":
+            current.uses.append(("chunk", arg))
+            current.code.append(" ")
+        elif keyword == "@index":
+            sub, _, name = arg.partition(" ")
+            if sub == "use":
+                current.uses.append(("ident", name))
+            elif sub == "defn":
+                current.defines.add(name)
+    # A name #defined as a macro anywhere has no body elsewhere: a line
+    # "NAME(...) {" uses the macro.
+    macros = set()
+    for c in chunks:
+        macros.update(re.findall(r"(?m)^\s*#\s*define\s+(\w+)", c.text()))
+    for c in chunks:
+        c.web_macros = macros
+        for kind, name in c.uses:
+            if kind == "chunk":
+                for d in chunks:
+                    if d.name == name and c.name not in d.users:
+                        d.users.append(c.name)
+    return chunks
+
+
+def function_body(ident, code):
+    """Where `code` holds the head of the definition of a function `ident`
+    (its name after a line's start and type words, a parameter list, then
+    "{"), as a match, or None."""
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", lambda m: re.sub(r"[^\n]", " ", m.group(0)),
+                  code, flags=re.S)
+    return re.search(rf"^(?:[A-Za-z_]\w*[ \t*]+)*{re.escape(ident)}\s*"
+                     rf"\((?:[^;{{}}()]|\([^;{{}}()]*\))*\)\s*\{{", code, re.M)
+
+
+def defines(chunk, ident):
+    """Whether a chunk defines `ident`: declares it with @ %def, or holds
+    the body of a function of that name."""
+    return ident in chunk.defines or (
+        ident not in chunk.web_macros
+        and function_body(ident, chunk.text()) is not None)
+
+
+def roots_reached(chunks, name, seen=None):
+    seen = set() if seen is None else seen
+    users = next((c.users for c in chunks if c.name == name), [])
+    if not users:
+        return {name}
+    out = set()
+    for u in users:
+        if u not in seen:
+            seen.add(u)
+            out |= roots_reached(chunks, u, seen)
+    return out
+
+
+PROGRAM_ROOTS = {"memd-abi.h", "memd-core.h", "memd-core.c", "memd-image.c"}
 
 
 # ---------------------------------------------------------------------------
@@ -107,15 +226,36 @@ def sections(html):
                              html, re.S))
     for k, h in enumerate(heads):
         end = heads[k + 1].start() if k + 1 < len(heads) else len(html)
-        title = untag(re.sub(r'<span class="header-section-number">.*?</span>',
-                             "", h.group(3)))
+        title = untag(re.sub(r'<span\s+class="header-section-number">.*?</span>',
+                             "", h.group(3), flags=re.S))
         out.append(Section(int(h.group(1)), h.group(2), title,
                            html[h.end():end]))
     return out
 
 
-def check_structure(web, html_path):
+def html_chunks(body):
+    """The chunk divs of the HTML, in order: (id, header HTML, code HTML)."""
+    return re.findall(r'<div id="(chunk-[^"]*)" class="chunk">\s*'
+                      r'<div class="chunk-head">(.*?)</div>\s*'
+                      r'<pre class="code[^"]*"><code>(.*?)</code></pre>',
+                      body, re.S)
+
+
+def code_links(code_html):
+    """The links in a chunk's code: (class, href, text), in order."""
+    return [(cls or "", href, untag(text)) for cls, href, text in re.findall(
+        r'<a(?: class="([^"]*)")? href="#([^"]*)">(.*?)</a>', code_html, re.S)]
+
+
+def index_sections(body):
+    """The index sections: id -> the HTML of its list."""
+    return dict(re.findall(r'<h2[^>]*\bid="(weave-index-[\w-]+)"[^>]*>.*?</h2>'
+                           r'\s*<ul class="weave-index">(.*?)</ul>', body, re.S))
+
+
+def check_structure(web, html_path, build):
     chapters, diagrams, definitions, names, idents = web_facts(web)
+    chunks = web_chunks(web)
     with open(html_path, encoding="utf-8") as f:
         html = f.read()
     body = html[html.index("<body"):]
@@ -130,28 +270,59 @@ def check_structure(web, html_path):
     external = re.findall(r'\bsrc="(?!data:)([^"]*)"', body)
     report("html/self-contained", not external, first(external))
 
-    # Every chunk definition has its anchor, caption and cross-references.
-    chunks = re.findall(r'<div id="(chunk-[^"]*)" class="chunk">(.*?)'
-                        r'(?=<div id="chunk-|<h[1-6]\b|$)', body, re.S)
+    # Every chunk definition: its anchor, then a header with its label (its
+    # number in the book) and its cross-references, then its code.
+    found = html_chunks(body)
     report("html/every-chunk-has-an-anchor",
-           len(chunks) == definitions and definitions > 0,
-           f"{len(chunks)} anchored chunks, {definitions} definitions in the web")
-    bare = [a for a, c in chunks if 'class="chunk-xref"' not in c]
-    report("html/every-chunk-has-cross-references", not bare, first(bare))
+           len(found) == definitions and definitions > 0,
+           f"{len(found)} anchored chunks, {definitions} definitions in the web")
     anchored = set(re.findall(r'\bid="(chunk-[^"]*-\d+)"', body))
     report("html/chunk-anchors-are-named-chunk-NAME-K",
            len(anchored) == definitions, f"{len(anchored)} of {definitions}")
+    labels = [re.search(r'class="chunk-label">\[(\d+)\]', head) for _, head, _ in found]
+    report("html/chunks-labelled-1-to-N-in-order",
+           [int(m.group(1)) if m else None for m in labels]
+           == list(range(1, len(found) + 1)), "labels out of order or missing")
+    anchor_of = {}                  # chunk name -> anchor of its first part
+    label_of = {}                   # anchor -> label
+    for chunk, (anchor, head, _), m in zip(chunks, found, labels):
+        anchor_of.setdefault(chunk.name, anchor)
+        label_of[anchor] = m.group(1) if m else None
+    bare, wrong = [], []
+    for chunk, (anchor, head, _) in zip(chunks, found):
+        xref = re.search(r'<span class="chunk-xref">(.*?)</span>$', head, re.S)
+        text = untag(xref.group(1)) if xref else ""
+        if not re.search(r"used in \d|root", text):
+            bare.append(anchor)
+        # "used in" gives the labels of the chunks that use this one.
+        users = [a for c, (a, _, _) in zip(chunks, found)
+                 if ("chunk", chunk.name) in c.uses]
+        said = re.findall(r'href="#([^"]*)"', xref.group(1).split(";")[0]) \
+            if xref and "used in" in xref.group(1) else []
+        if sorted(said) != sorted(users):
+            wrong.append(f"{anchor} says used in {said}, used in {users}")
+    report("html/every-chunk-header-has-cross-references", not bare, first(bare))
+    report("html/chunk-headers-name-their-users", not wrong, first(wrong, 3))
+    old = body.count('class="chunk-xref">Root') + body.count("Uses chunks:")
+    report("html/no-paragraphs-of-cross-references", old == 0,
+           f"{old} old-style cross-reference paragraphs")
+
+    # The code is hypertext: every use finduses reports is a link, and so
+    # is every use of a chunk; each leads to a definition.
+    check_code_links(chunks, found, anchor_of, idset)
 
     # Navigation: numbered headings, a table of contents linking to each.
     toc = re.search(r'<nav id="TOC".*?</nav>', body, re.S)
     secs = sections(body[toc.end():] if toc else body)
     toc_targets = set(re.findall(r'href="#([^"]*)"', toc.group(0))) if toc else set()
-    numbered = [s for s in secs if not s.ident.startswith("weave-index")]
+    parts = {i for _, i in web_parts(web)}
+    numbered = [s for s in secs if not s.ident.startswith("weave-index")
+                and s.ident not in parts]
     missing = [s.title for s in numbered if s.ident not in toc_targets]
     report("html/table-of-contents-links-every-chapter-and-section",
            toc is not None and not missing, first(missing))
     unnumbered = [s.title for s in numbered if not re.search(
-        rf'id="{re.escape(s.ident)}"[^>]*>\s*<span class="header-section-number">',
+        rf'id="{re.escape(s.ident)}"[^>]*>\s*<span\s+class="header-section-number">',
         body)]
     report("html/chapters-and-sections-numbered", not unnumbered,
            first(unnumbered))
@@ -159,19 +330,13 @@ def check_structure(web, html_path):
     absent = [c for c in chapters if c not in h1]
     report("html/every-chapter-of-the-web", chapters and not absent,
            first(absent))
-    report("html/index-of-chunks",
-           "weave-index-of-chunks" in idset and
-           len(re.findall(r'<li><a href="#chunk-', body.split(
-               'id="weave-index-of-chunks"')[-1].split(
-               'id="weave-index-of-identifiers"')[0])) == len(names),
-           f"{len(names)} chunk names")
-    index = body.split('id="weave-index-of-identifiers"')[-1]
-    listed = set(untag(m) for m in re.findall(r"<li><code>(.*?)</code>", index))
-    report("html/index-of-identifiers", idents and idents <= listed,
-           first(idents - listed))
+
+    # The indexes: chunks and identifiers, the program's and the tests'.
+    check_indexes(body, chunks, names, idents, anchor_of)
+    check_function_entries(body, chunks, anchor_of, build)
 
     # Each section of the ABI chapter says where it is checked, with links
-    # to the chunks that check it.
+    # to the chunks that check it, in a box of its own.
     abi, in_abi = [], False
     for s in secs:
         if s.level == 1:
@@ -180,24 +345,169 @@ def check_structure(web, html_path):
             abi.append(s)
     unchecked = []
     for s in abi:
-        para = re.search(r"<p>Checked by:(.*?)</p>", s.body, re.S)
+        para = re.search(r'<div class="checked-by">\s*<p>Checked by:(.*?)</p>',
+                         s.body, re.S)
         if not para or not re.search(r'href="#chunk-', para.group(1)):
             unchecked.append(s.title)
     report("html/abi-sections-link-to-their-checks", abi and not unchecked,
            first(unchecked) if abi else "no ABI chapter found")
 
-    # Diagrams: each drawn inline, as SVG.
+    # Diagrams: each drawn inline, as SVG; a node named after an
+    # identifier links to a chunk that defines it.
     drawn = re.findall(r'<div id="(fig-[^"]*)" class="diagram">\s*<svg', body)
     report("html/every-diagram-drawn-inline",
            diagrams and sorted(drawn) == sorted(diagrams),
            f"{len(drawn)} SVG figures for {len(diagrams)} diagrams")
+    check_figure_links(web, chunks, idents)
+
+
+def check_code_links(chunks, found, anchor_of, idset):
+    """(a) In each chunk's code, the links are exactly the uses finduses
+    reports, in order; an identifier's leads to a chunk that defines it
+    (or, in a chunk that defines it, to its index entry); a chunk's to the
+    chunk's first definition."""
+    chunk_at = {a: c for c, (a, _, _) in zip(chunks, found)}
+    missing, misled, checked = [], [], 0
+    for chunk, (anchor, head, code) in zip(chunks, found):
+        links = code_links(code)
+        idents = [(h, t) for cls, h, t in links if "chunk-use" not in cls]
+        uses = [(h, t) for cls, h, t in links if "chunk-use" in cls]
+        expected = [n for k, n in chunk.uses if k == "ident"]
+        if [t for h, t in idents] != expected:
+            missing.append(f"{anchor}: links {[t for h, t in idents][:4]}..., "
+                           f"finduses {expected[:4]}...")
+            continue
+        for href, text in idents:
+            checked += 1
+            if href == f"index-{text}":
+                if not defines(chunk, text):
+                    misled.append(f"{text} in {anchor} leads to the index "
+                                  "but the chunk does not define it")
+            elif href not in chunk_at or not defines(chunk_at[href], text):
+                misled.append(f"{text} in {anchor} leads to {href}")
+        wanted = [anchor_of.get(n) for k, n in chunk.uses if k == "chunk"]
+        if [h for h, t in uses] != wanted:
+            misled.append(f"chunk uses in {anchor} lead to "
+                          f"{[h for h, t in uses]}, not {wanted}")
+    report("html/code-links-every-use-finduses-reports",
+           checked > 1000 and not missing,
+           f"{checked} identifier links; " + first(missing, 2))
+    report("html/code-links-lead-to-definitions", checked and not misled,
+           first(misled, 3))
+
+
+def check_indexes(body, chunks, names, idents, anchor_of):
+    """The four indexes: every chunk and every identifier exactly once, on
+    the program's side when it ends up in one of the program's roots."""
+    sections_ = index_sections(body)
+    wanted = {"weave-index-program-chunks", "weave-index-program-identifiers",
+              "weave-index-tests-chunks", "weave-index-tests-identifiers"}
+    have = set(sections_)
+    report("html/indexes-program-and-tests", have == wanted or
+           (have <= wanted and "weave-index-tests-chunks" in have),
+           f"index sections: {sorted(have)}")
+    listed, wrong_side = [], []
+    for side in ("program", "tests"):
+        for m in re.finditer(r'<li><a href="#([^"]*)">⟨(.*?)⟩</a>',
+                             sections_.get(f"weave-index-{side}-chunks", "")):
+            name = untag(m.group(2))
+            listed.append(name)
+            chunk = next((c for c in chunks if c.name.replace("[[", "").replace(
+                "]]", "") == name), None)
+            if chunk is None:
+                continue
+            own = bool(roots_reached(chunks, chunk.name) & PROGRAM_ROOTS)
+            if own != (side == "program"):
+                wrong_side.append(f"⟨{name}⟩ in the {side}' index")
+    plain = {n.replace("[[", "").replace("]]", "") for n in names}
+    report("html/index-of-chunks-lists-each-once",
+           sorted(listed) == sorted(plain),
+           f"{len(listed)} entries for {len(plain)} chunk names")
+    report("html/index-of-chunks-split-by-root", not wrong_side,
+           first(wrong_side))
+    entries = []
+    for side in ("program", "tests"):
+        entries += re.findall(r'<li id="index-([^"]*)"><code>',
+                              sections_.get(f"weave-index-{side}-identifiers", ""))
+    report("html/index-of-identifiers-lists-each-once",
+           idents and sorted(entries) == sorted(idents),
+           first(set(idents) ^ set(entries)) or f"{len(entries)} entries")
+
+
+def tangled_bodies(build):
+    """The functions defined in the tangled C of BUILD: name -> the first
+    lines of their definitions' heads.  A macro's name followed by a block
+    is no function."""
+    bodies, macros = {}, set()
+    for path in sorted(glob.glob(os.path.join(build, "*.[ch]"))):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = re.sub(r"(?m)^#line .*\n", "", f.read())
+        text = re.sub(r"/\*.*?\*/|//[^\n]*",
+                      lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+        macros.update(re.findall(r"(?m)^\s*#\s*define\s+(\w+)", text))
+        for m in re.finditer(r"^(?:[A-Za-z_]\w*[ \t*]+)*([A-Za-z_]\w*)\s*"
+                             r"\((?:[^;{}()]|\([^;{}()]*\))*\)\s*\{", text, re.M):
+            if m.group(1) not in ("if", "while", "for", "switch"):
+                bodies.setdefault(m.group(1), []).append(
+                    m.group(0).split("\n")[0].strip())
+    return {name: heads for name, heads in bodies.items() if name not in macros}
+
+
+def check_function_entries(body, chunks, anchor_of, build):
+    """(b) A function's index entry leads first to the chunk holding its
+    body, as the tangled C in BUILD shows it."""
+    bodies = tangled_bodies(build)
+    code_of = {a: untag(code) for a, _, code in html_chunks(body)}
+    wrong, checked = [], 0
+    for ident, entry in re.findall(r'<li id="index-([^"]*)">(.*?)</li>', body, re.S):
+        if ident not in bodies:
+            continue
+        checked += 1
+        target = re.search(r'href="#([^"]*)"', entry).group(1)
+        text = re.sub(r"\s+", " ", code_of.get(target, ""))
+        if not any(re.sub(r"\s+", " ", line) in text for line in bodies[ident]):
+            wrong.append(f"{ident} leads to {target}, not to its body "
+                         f"({bodies[ident][0]!r})")
+    report("html/function-index-entries-lead-to-bodies",
+           checked > 20 and not wrong,
+           f"{checked} functions; " + first(wrong, 3))
+
+
+def check_figure_links(web, chunks, idents):
+    """(c) A diagram's node whose label starts with an identifier ("memd_x:
+    what it does") and that links to a chunk must link to one that
+    defines the identifier."""
+    with open(web, encoding="utf-8") as f:
+        text = f.read()
+    wrong, checked = [], 0
+    for fig, source in re.findall(r"^```\{\.dot #(fig-[\w-]+)[^\n]*\n(.*?)^```",
+                                  text, re.M | re.S):
+        for node, attrs in re.findall(r"^\s*(\w+)\s*\[(.*?)\]\s*;?\s*$", source,
+                                      re.M | re.S):
+            label = re.search(r'\blabel="([A-Za-z_]\w*)\s*:', attrs)
+            href = re.search(r'\bhref="⟨([^⟩"]+)⟩"', attrs)
+            if not label or not href or label.group(1) not in idents:
+                continue
+            checked += 1
+            ident, name = label.group(1), href.group(1)
+            # The chunk is all its definitions (the link leads to the first).
+            parts = [c for c in chunks
+                     if c.name.replace("[[", "").replace("]]", "") == name]
+            if not any(defines(c, ident) for c in parts):
+                right = [c.name for c in chunks if defines(c, ident)]
+                wrong.append(f"{fig}: node {node} ({ident}) links to ⟨{name}⟩,"
+                             f" which does not define {ident}"
+                             + (f"; ⟨{right[0]}⟩ does" if right else ""))
+    report("html/figure-nodes-link-to-their-definitions",
+           checked > 0 and not wrong,
+           f"{checked} nodes; " + "; ".join(wrong) if wrong else f"{checked} nodes")
 
 
 # ---------------------------------------------------------------------------
 # What the browser found: book.sh loads the book in Chromium with a script
 # that walks the DOM and writes its findings into <pre id="book-check">.
 
-def check_browser(dump_path):
+def check_browser(web, dump_path):
     with open(dump_path, encoding="utf-8", errors="replace") as f:
         dump = f.read()
     found = re.search(r'<pre id="book-check">(.*?)</pre>', dump, re.S)
@@ -205,19 +515,58 @@ def check_browser(dump_path):
         report("browser/loads-the-book", False, "the check script did not run")
         return
     report("browser/loads-the-book", True)
-    facts = dict(re.findall(r"^(\S+) (.*)$", untag_lines(found.group(1)), re.M))
+    lines = html_text(found.group(1)).split("\n")
+    facts = dict(re.findall(r"^(\S+) (.*)$", "\n".join(
+        l for l in lines if not l.startswith("click\t")), re.M))
     links, dangling = int(facts.get("links", 0)), facts.get("dangling", "")
     report("browser/every-internal-link-resolves", links > 1000 and not dangling,
            f"{links} links; dangling: {dangling}")
     report("browser/every-diagram-rendered",
            int(facts.get("svgs", 0)) > 0 and facts.get("empty-svgs", "") == "",
            f"{facts.get('svgs')} SVGs; empty: {facts.get('empty-svgs')}")
-    report("browser/code-highlighted", int(facts.get("highlighted", 0)) > 100,
-           f"{facts.get('highlighted')} highlighted code blocks")
+    report("browser/code-styled", int(facts.get("styled", 0)) > 100,
+           f"{facts.get('styled')} styled comments in the code")
+
+    # (e) The clicks on links in the code: each moved the window to its
+    # target, and the target is the chunk that defines what was clicked.
+    chunks = web_chunks(web)
+    body = dump[dump.index("<body"):]
+    chunk_at = {a: c for c, (a, _, _) in zip(chunks, html_chunks(body))}
+    clicks = [l.split("\t") for l in lines if l.startswith("click\t")]
+    wrong, idents, uses = [], 0, 0
+    for _, cls, text, source, href, landed, element, seen in clicks:
+        where = f"{text!r} in {source}"
+        if landed != href or seen != "visible":
+            wrong.append(f"{where}: went to #{landed}, {seen}")
+        elif "chunk-use" in cls:
+            uses += 1
+            name = re.sub(r"\s*\d+⟩$", "", text).lstrip("⟨")
+            target = chunk_at.get(landed)
+            if not (element == "div.chunk" and target and target.number == 1
+                    and target.name.replace("[[", "").replace("]]", "") == name):
+                wrong.append(f"{where}: landed on {landed} ({element})")
+        else:
+            idents += 1
+            target = chunk_at.get(landed)
+            if cls in ("def", "def-again"):
+                ok = landed == f"index-{text}" and element.startswith("li")
+            else:
+                ok = element == "div.chunk" and target and defines(target, text)
+            if not ok:
+                wrong.append(f"{where}: landed on {landed} ({element})")
+    report("browser/code-links-land-on-definitions",
+           idents >= 20 and uses >= 5 and not wrong,
+           f"{idents} identifiers and {uses} chunk uses clicked; "
+           + first(wrong, 3))
 
 
-def untag_lines(text):
-    return "\n".join(untag(l) for l in text.split("\n"))
+def html_text(html):
+    """The text of HTML (entities decoded), its lines kept."""
+    text = re.sub(r"<[^>]*>", "", html)
+    for a, b in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"),
+                 ("&amp;", "&")):
+        text = text.replace(a, b)
+    return text
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +603,8 @@ def check_pdf(web, pdf):
     report("pdf/text-holds-every-chapter-title", chapters and not absent,
            first(absent))
     report("pdf/text-holds-the-indexes",
-           "Index of chunks" in flat and "Index of identifiers" in flat)
+           "Indexes" in flat and "Chunks of the tests" in flat
+           and "Identifiers of the tests" in flat)
 
     # A table of contents at the front: every chapter, with a page number.
     front = typewriter_quotes(pdftotext(pdf, 1, 4))
@@ -265,13 +615,30 @@ def check_pdf(web, pdf):
     report("pdf/table-of-contents", "Contents" in front and not missing,
            first(missing))
 
-    # Page numbers: the last line of a page's text is its number.
-    wrong = []
-    for page in sorted({2, 3, pages // 2, pages - 1}):
-        lines = [l.strip() for l in pdftotext(pdf, page).split("\n") if l.strip()]
-        if not lines or lines[-1] != str(page):
-            wrong.append(f"page {page} ends with {lines[-1] if lines else 'nothing'!r}")
-    report("pdf/page-numbers", pages > 3 and not wrong, first(wrong))
+    # Page numbers: the last line of a page's text is its number: i, ii, ...
+    # for the title and the contents, then 1, 2, ... for the book.
+    printed = page_numbers(text)
+    front = 0
+    while front < len(printed) and printed[front] == roman(front + 1):
+        front += 1
+    wrong = [f"page {k + 1} ends with {n!r}" for k, n in enumerate(printed)
+             if k >= front and n != str(k + 1 - front)]
+    report("pdf/page-numbers", pages > 3 and 0 < front < 6 and not wrong,
+           first(wrong) if wrong else f"{front} front pages")
+
+    # (d) Every cross-reference gives the label of a chunk and the page it
+    # is on: "used in 57 (p. 112)"; the chunk's header, [57], is there.
+    page_of_label = {}
+    for k, page in enumerate(text.split("\f")):
+        for label in re.findall(r"\[(\d+)\]\s*\+?≡", page):
+            page_of_label.setdefault(label, printed[k] if k < len(printed) else "?")
+    refs = re.findall(r"\b(\d+) \(p\. (\d+)\)", flat)
+    misplaced = sorted({f"{label} (p. {page}) is on p. {page_of_label.get(label)}"
+                        for label, page in refs if page_of_label.get(label) != page})
+    report("pdf/cross-references-carry-pages",
+           len(refs) > 500 and len(page_of_label) == definitions and not misplaced,
+           f"{len(refs)} references, {len(page_of_label)} chunk headers of "
+           f"{definitions}; " + first(misplaced, 3))
 
     # Figures: each diagram with its numbered caption.
     captions = set(re.findall(r"Figure (\d+)\.", flat))
@@ -302,10 +669,101 @@ def check_pdf(web, pdf):
     chunks = {d for d in dests if re.fullmatch(r"chunk-.*-\d+", d)}
     report("pdf/every-chunk-has-an-anchor", len(chunks) == definitions,
            f"{len(chunks)} chunk destinations, {definitions} definitions")
-    outline = re.search(rb"/Type\s*/Outlines\s*/First.*?/Count\s+(-?\d+)", blob, re.S)
-    entries = abs(int(outline.group(1))) if outline else 0
-    report("pdf/has-an-outline", entries >= len(chapters),
-           f"{entries} top-level entries for {len(chapters)} chapters")
+    titles = [t for _, t in pdf_outline(pdf)]
+    absent = [c for c in chapters if c not in titles]
+    report("pdf/has-an-outline", titles and not absent,
+           f"{len(titles)} entries; missing: {first(absent)}")
+
+
+def roman(n):
+    out = ""
+    for value, digits in ((10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out, n = out + digits, n - value
+    return out
+
+
+def page_numbers(text):
+    """The last line of each page of pdftotext's text (its page number)."""
+    pages = text.split("\f")
+    if pages and not pages[-1].strip():
+        pages.pop()
+    return [([l.strip() for l in p.split("\n") if l.strip()] or [""])[-1]
+            for p in pages]
+
+
+def pdf_outline(pdf):
+    """The PDF's outline (bookmarks), as (depth, title), from pdftohtml."""
+    xml = subprocess.run(["pdftohtml", "-xml", "-stdout", "-i", "-q", pdf],
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout
+    out, depth = [], 0
+    for tag in re.finditer(r"<(/?)outline>|<item[^>]*>(.*?)</item>", xml[xml.find("<outline"):]):
+        if tag.group(2) is not None:
+            out.append((depth, untag(tag.group(2))))
+        else:
+            depth += -1 if tag.group(1) else 1
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Parts: a web with level-1 headings of class .part (tests/book.sh weaves a
+# small one, since memd.nw may have none).
+
+def check_parts(web, html_path, pdf):
+    parts = web_parts(web)
+    chapters = web_facts(web)[0]
+    report("parts/the-web-has-parts", len(parts) >= 2, f"{len(parts)} parts")
+    with open(html_path, encoding="utf-8") as f:
+        body = f.read()
+    body = body[body.index("<body"):]
+    toc = re.search(r'<nav id="TOC".*?</nav>', body, re.S)
+    toc = toc.group(0) if toc else ""
+    bad = []
+    for title, ident in parts:
+        head = re.search(rf'<h1 class="part unnumbered" id="{ident}">(.*?)</h1>',
+                         body, re.S)
+        if not head or "header-section-number" in head.group(1) \
+                or untag(head.group(1)) != title:
+            bad.append(f"heading of {title}")
+        if not re.search(rf'<a href="#{ident}"[^>]*><span\s+class="part-title">',
+                         toc):
+            bad.append(f"contents entry of {title}")
+    report("parts/html-unnumbered-headings-in-the-contents", not bad, first(bad))
+    numbers = [int(n) for n in re.findall(
+        r'<h1 data-number="(\d+)"', body)]
+    report("parts/html-chapters-numbered-across-parts",
+           numbers == list(range(1, len(chapters) + 1)),
+           f"chapter numbers {numbers} for {len(chapters)} chapters")
+
+    text = typewriter_quotes(pdftotext(pdf))
+    pages = [re.sub(r"\s+", " ", p).strip() for p in text.split("\f")]
+    alone = [t for t, _ in parts
+             if not any(re.fullmatch(re.escape(t) + r" [ivx\d]+", p) for p in pages)]
+    report("parts/pdf-a-page-each", not alone, first(alone))
+    front = "\n".join(text.split("\f")[:3])
+    unlisted = [t for t, _ in parts if not re.search(
+        r"^\s*" + re.escape(t) + r"\s+\d+\s*$", front, re.M)]
+    toc_numbers = [int(n) for n in re.findall(r"^\s*(\d+)\s+\S.*?\s\d+\s*$",
+                                              front, re.M)]
+    report("parts/pdf-in-the-contents", not unlisted, first(unlisted))
+    report("parts/pdf-chapters-numbered-across-parts",
+           toc_numbers == list(range(1, len(chapters) + 1)),
+           f"contents numbers {toc_numbers}")
+    outline = pdf_outline(pdf)
+    top = [t for d, t in outline if d == 1]
+    missing = [t for t, _ in parts if t not in top]
+    report("parts/pdf-in-the-outline", not missing,
+           f"top level: {top}")
+
+    # The code's special characters, in HTML and in LaTeX, come out as
+    # they are in the web.
+    with open(web, encoding="utf-8") as f:
+        comment = re.search(r"^/\*.*\*/$", f.read(), re.M).group(0)
+    report("parts/html-code-text-intact", comment in html_text(body),
+           f"{comment!r} not in the HTML")
+    report("parts/pdf-code-text-intact",
+           re.sub(r"\s+", " ", comment) in re.sub(r"\s+", " ", text),
+           f"{comment!r} not in the PDF's text")
 
 
 # ---------------------------------------------------------------------------
@@ -378,9 +836,11 @@ def check_png(name, paths):
 def main(argv):
     what = argv[1] if len(argv) > 1 else ""
     if what == "structure":
-        check_structure(argv[2], argv[3])
+        check_structure(argv[2], argv[3], argv[4])
+    elif what == "parts":
+        check_parts(argv[2], argv[3], argv[4])
     elif what == "browser":
-        check_browser(argv[2])
+        check_browser(argv[2], argv[3])
     elif what == "pdf":
         check_pdf(argv[2], argv[3])
     elif what == "png":

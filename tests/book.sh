@@ -4,17 +4,23 @@
 #   - weave has nothing to warn about (no dangling link, no ⟨name⟩ in the
 #     prose that is no chunk's, no duplicate anchor, no diagram dot frowns on);
 #   - the HTML's structure: every internal link resolves, every chunk has
-#     its anchor and cross-references, every chapter and section is numbered
-#     and in the table of contents, both indexes are complete, every section
-#     of the ABI chapter links to the chunks that check it, every diagram is
-#     drawn inline (tests/book.py);
+#     its anchor, its label and its cross-references in its header, every
+#     use of an identifier or a chunk in the code is a link to its
+#     definition, every chapter and section is numbered and in the table of
+#     contents, the four indexes are complete and a function's entry leads
+#     to its body, every section of the ABI chapter links to the chunks
+#     that check it, every diagram is drawn inline and its nodes link to
+#     the chunks that define what they name (tests/book.py);
+#   - parts: a small web with two parts, woven, has them as parts in the
+#     HTML and the PDF, chapters numbered across them;
 #   - the HTML in a browser: headless Chromium loads it, a script walks the
-#     DOM and follows every internal link, and screenshots of the first
-#     page and of a code-heavy page are saved in build/book-shots/ and must
-#     show something;
+#     DOM, follows every internal link and clicks links in the code, and
+#     screenshots of the first page, of a code-heavy page and of the index
+#     are saved in build/book-shots/ and must show something;
 #   - the PDF: pages, page numbers, a table of contents, every chapter
-#     title, every figure, an outline, every internal link resolving; its
-#     first page and a code-heavy page rendered by pdftoppm;
+#     title, every figure, an outline, every internal link resolving, the
+#     page of every cross-reference; its first page and a code-heavy page
+#     rendered by pdftoppm;
 #   - `make review`: one file per root, the prose as comments, and the same
 #     object code as the tangled file.
 set -u
@@ -46,7 +52,41 @@ else
 fi
 
 # The HTML's structure.
-$PY structure "$WEB" "$HTML"
+$PY structure "$WEB" "$HTML" "$BUILD"
+
+# Parts, in a small web of two parts (memd.nw need not have any).
+mkdir -p "$SCRATCH/parts"
+cat > "$SCRATCH/parts/parts.nw" <<'EOF'
+# Before the parts
+
+The function ⟨parts: add, clamped⟩ is the program.
+
+# Part I: The program {#part-program .part}
+
+# The program
+
+<<memd-core.c>>=
+/* A "sample" with \backslashes, {braces} & <angles> → ⟨x⟩ */
+<<parts: add, clamped>>
+@
+
+<<parts: add, clamped>>=
+int parts_add(int a, int b) { return a + b > 9 ? 9 : a + b; }
+@ %def parts_add
+
+# Part II: How it is checked {#part-checks .part}
+
+# The tests
+
+<<test-parts.c>>=
+int main(void) { return parts_add(4, 2) == 6 ? 0 : 1; }
+@
+EOF
+if ./weave "$SCRATCH/parts/parts.nw" "$SCRATCH/parts" > "$SCRATCH/parts/weave.out" 2>&1; then
+    $PY parts "$SCRATCH/parts/parts.nw" "$SCRATCH/parts/parts.html" "$SCRATCH/parts/parts.pdf"
+else
+    fail parts/weave "$(tail -2 "$SCRATCH/parts/weave.out" | tr '\n' ' ')"
+fi
 
 # The HTML in a browser.  Chromium as a reader's browser, but headless,
 # with a fresh profile and nothing that reaches the network (and, for
@@ -63,8 +103,10 @@ if ! command -v chromium > /dev/null 2>&1; then
 else
     # A copy of the page with a script at the end of its body: the script
     # follows every internal link the way a click would (by id), checks
-    # that every diagram has a size on screen and counts highlighted code,
-    # and writes what it found into the page, which --dump-dom prints.
+    # that every diagram has a size on screen, counts styled code, clicks
+    # links in the code (some fifty, spread over the book) and notes where
+    # each one lands, and writes what it found into the page, which
+    # --dump-dom prints.
     python3 - "$HTML" "$SCRATCH/checked.html" <<'EOF'
 import sys
 page = open(sys.argv[1], encoding="utf-8").read()
@@ -83,28 +125,48 @@ script = r"""<script>
     var box = svgs[k].getBoundingClientRect();
     if (box.width < 50 || box.height < 20) empty.push(svgs[k].parentNode.id);
   }
+  var clicks = [], code = document.querySelectorAll("pre.code a");
+  var uses = document.querySelectorAll("pre.code a.chunk-use");
+  var picked = [];
+  for (var j = 0; j < code.length; j += Math.max(1, Math.floor(code.length / 40)))
+    picked.push(code[j]);
+  for (var j = 0; j < uses.length; j += Math.max(1, Math.floor(uses.length / 10)))
+    picked.push(uses[j]);
+  for (var j = 0; j < picked.length; j++) {
+    var a = picked[j];
+    a.click();
+    var hash = decodeURIComponent(location.hash.slice(1));
+    var t = document.getElementById(hash);
+    var top = t ? Math.round(t.getBoundingClientRect().top) : -9999;
+    clicks.push(["click", a.className || "ident", a.textContent.replace(/\s+/g, " "),
+                 a.closest("div.chunk").id, a.getAttribute("href").slice(1), hash,
+                 t ? t.tagName.toLowerCase() + "." + t.className : "none",
+                 top >= -2 && top < window.innerHeight ? "visible" : "off-screen " + top
+                ].join("\t"));
+  }
   var out = document.createElement("pre");
   out.id = "book-check";
   out.textContent = "links " + n + "\ndangling " + dangling.slice(0, 5).join(" ") +
     "\nsvgs " + svgs.length + "\nempty-svgs " + empty.join(" ") +
-    "\nhighlighted " + document.querySelectorAll("div.sourceCode").length + "\n";
+    "\nstyled " + document.querySelectorAll("pre.code span.co").length +
+    "\n" + clicks.join("\n") + "\n";
   document.body.appendChild(out);
 })();
 </script>"""
 open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
 EOF
     browser --dump-dom "file://$SCRATCH/checked.html" > "$SCRATCH/dom.html"
-    $PY browser "$SCRATCH/dom.html"
+    $PY browser "$WEB" "$SCRATCH/dom.html"
 
     # Screenshots.  A URL's #fragment is not scrolled to before headless
-    # Chromium takes its picture, and a scrolled page comes out blank; so the
-    # code-heavy page is a copy of the book in which everything before the
-    # chunk where memd_frames_alloc's ordered checks are defined is removed
-    # (the table of contents stays), which puts that chunk at the top of
-    # the window.
-    anchor=$(grep -o '<li><code>memd_alloc_checked_in_order</code>: defined in <a href="#[^"]*"' "$HTML" |
-             sed 's/.*href="#//; s/"$//')
-    python3 - "$HTML" "$SCRATCH/code-page.html" "$anchor" <<'EOF'
+    # Chromium takes its picture, and a scrolled page comes out blank; so a
+    # page that starts at ANCHOR is a copy of the book in which everything
+    # before ANCHOR is removed (the table of contents stays), which puts it
+    # at the top of the window.  The code-heavy page starts at the chunk
+    # that holds memd_alloc_checked_in_order's body (where its index entry
+    # leads); the index page at the index of memd's identifiers.
+    page_from() {  # page_from ANCHOR OUTPUT
+        python3 - "$HTML" "$2" "$1" <<'EOF'
 import sys
 page = open(sys.argv[1], encoding="utf-8").read()
 script = """<script>
@@ -121,13 +183,21 @@ script = """<script>
 </script>""" % sys.argv[3]
 open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
 EOF
-    rm -f "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png"
+    }
+    anchor=$(grep -o '<li id="index-memd_alloc_checked_in_order"><code><a href="#[^"]*"' "$HTML" |
+             sed 's/.*href="#//; s/"$//')
+    page_from "$anchor" "$SCRATCH/code-page.html"
+    page_from weave-index-program-identifiers "$SCRATCH/index-page.html"
+    rm -f "$SHOTS"/html-*.png
     browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-first-page.png" \
         "file://$(here "$HTML")" > /dev/null
     browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-code-page.png" \
         "file://$SCRATCH/code-page.html" > /dev/null
-    [ -n "$anchor" ] || fail browser/code-page-anchor "no chunk defines memd_alloc_checked_in_order"
-    $PY png browser "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png"
+    browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-index-page.png" \
+        "file://$SCRATCH/index-page.html" > /dev/null
+    [ -n "$anchor" ] || fail browser/code-page-anchor "no index entry for memd_alloc_checked_in_order"
+    $PY png browser "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png" \
+        "$SHOTS/html-index-page.png"
 fi
 
 # The PDF.
