@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# tests/firsthour.sh: chapter "A first hour with memd", held to the build.
+#
+# The chapter shows a newcomer what the build does: the trace of `make run`
+# and what its prose reads in it, an edit of the demo scenario and the
+# failure it brings, a line of `make test`'s output and the order of its
+# areas, and three deliberate breakages of memd.nw with what catches each.
+# This area reads all of that from memd.nw as it runs, and compares it with
+# what really happens: the book is the expectation, the build the reality.
+# No number the chapter states is written here.  The chapter is found by
+# its heading, its excerpts by their fences, its numbers by the sentences
+# that state them, matched in the prose with its line breaks taken out:
+# moving the chapter in the book, or reflowing its paragraphs, changes
+# nothing here; rewording a sentence this area reads fails the case that
+# reads it, saying which sentence it looked for.
+#
+# Numbers the prose spells out are read by number_in below: "one" to
+# "twenty" are exact; "a dozen", the book's round number, is 10 to 14
+# inclusive; "most of" N means more than half of N.
+#
+# The breakages are made in scratch copies of the tree (memd.nw changed as
+# the chapter says, Makefile, tangle and tests/ as they are), built with
+# the Makefile's own rules and flags, and tested with tests/run, area by
+# area, as `make test` would, in parallel.  Two kinds of area are not run
+# there, and are counted as passing: web and book, which check the web as
+# a document (tangling, weaving, links, the PDF) and cannot see the value of
+# a C expression inside a chunk, and cost three minutes; and valgrind's
+# memcheck itself: the valgrind area runs with a stand-in for valgrind that
+# runs each program without sanitizers, natively (a valgrind case fails
+# when its program exits non-zero, which is what a broken accounting does;
+# the sanitized runs of the same programs report any memory error).
+set -u
+AREA=firsthour
+. "$(dirname "$0")/lib.sh"
+WEB=memd.nw
+KMODEL=${KMODEL:-$BUILD/kmodel}
+IMAGE=${IMAGE:-$BUILD/memd}
+DEMO=tests/scenarios/demo.scn
+CC=${CC:-gcc}
+
+# number_in TEXT: the number TEXT spells, as "LOW HIGH"; nothing if none.
+number_in() {
+    local t
+    t=$(echo "$1" | tr 'A-Z' 'a-z' | sed 's/^ *//; s/ *$//; s/[  ]//g')
+    case $t in
+        [0-9]*) [[ $t =~ ^[0-9]+$ ]] && echo "$t $t" ;;
+        adozen) echo "10 14" ;;
+        *) local i=0 w
+           for w in zero one two three four five six seven eight nine ten eleven twelve \
+                    thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty; do
+               [ "$w" = "$t" ] && { echo "$i $i"; return; }
+               i=$((i + 1))
+           done ;;
+    esac
+}
+# within N TEXT: N is the number TEXT spells.
+within() {
+    local range
+    range=$(number_in "$2")
+    [ -n "$range" ] && [ "$1" -ge "${range% *}" ] && [ "$1" -le "${range#* }" ]
+}
+
+# What this area runs, built if missing (make test builds it all first).
+for f in "$IMAGE" "$KMODEL"; do
+    [ -e "$f" ] || make -s "$f" > "$SCRATCH/build.log" 2>&1 ||
+        { fail built "cannot build $f: $(tail -1 "$SCRATCH/build.log")"; exit 1; }
+done
+
+# ---------------------------------------------------------------------------
+# The chapter.  From its heading to the next heading of a chapter (a line
+# "# ..." outside fences and code chunks), into ch/: prose, the chapter's
+# text on one line, each fenced block replaced by "⟦block K⟧" and each
+# heading kept as "⟦heading TEXT⟧"; block.K, each block's lines; info.K,
+# what follows its opening fence.
+CH=$SCRATCH/ch
+mkdir -p "$CH"
+awk -v dir="$CH" '
+    function out(s) { prose = prose " " s }
+    /^<<.*>>=$/ && !fence { chunk = 1 }
+    chunk { if (/^@( |$)/) chunk = 0; if (on) out("⟦chunk⟧"); next }
+    /^```/ {
+        fence = !fence
+        if (on && fence) { k++; print substr($0, 4) > (dir "/info." k); printf "" > (dir "/block." k); out("⟦block " k "⟧") }
+        next
+    }
+    fence { if (on) print > (dir "/block." k); next }
+    /^# / { if (on) exit; if ($0 ~ /^# A first hour with memd *($|\{)/) on = 1 }
+    on && /^#+ / { out("⟦heading " $0 "⟧"); next }
+    on { out($0) }
+    END { gsub(/[ \t]+/, " ", prose); print prose > (dir "/prose") }
+' "$WEB"
+if ! grep -q '⟦heading # A first hour with memd' "$CH/prose" 2>/dev/null; then
+    fail chapter-found "memd.nw has no chapter headed '# A first hour with memd'"
+    exit 1
+fi
+PROSE=$(cat "$CH/prose")
+# said REGEX: the first stretch of the chapter's prose that REGEX (ERE) matches.
+said() { grep -oE -m1 "$1" <<< "$PROSE" | head -1; }
+# block_with REGEX: the number of the first block with a line matching REGEX.
+block_with() {
+    local f
+    for f in $(ls "$CH"/block.* 2>/dev/null | sort -t. -k2 -n); do
+        grep -qE "$1" "$f" && { echo "${f##*.}"; return; }
+    done
+}
+# between FROM TO: the prose from the first FROM (a fixed string) to the
+# first TO (an ERE) after it, or to the end.
+between() {
+    local rest=${PROSE#*"$1"}
+    [ "$rest" = "$PROSE" ] && return
+    echo "$1$(echo "$rest" | RE=$2 awk '{ if (match($0, ENVIRON["RE"])) print substr($0, 1, RSTART - 1); else print }')"
+}
+# short TEXT: TEXT cut to 160 characters, for a message.
+short() { local s="$1"; [ ${#s} -gt 160 ] && s="${s:0:157}..."; echo "$s"; }
+# The chapter's text as it stands in memd.nw, for its tables.
+awk '/^# / && on { exit } /^# A first hour with memd *($|\{)/ { on = 1 } on' "$WEB" > "$CH/text"
+
+# ---------------------------------------------------------------------------
+# `make run`: the trace the chapter shows, line for line.  The excerpt is
+# the fenced block that ends the run (a line "PASS ..."); the book abridges
+# it with "...": within a line, "..." stands for any text (so a line ending
+# in "..." is a prefix); a line that is only "...", or "..." and a remark,
+# stands for lines left out.  Every other line must be a line of the real
+# trace, whole, and in the excerpt's order.
+make -s --no-print-directory run > "$SCRATCH/run.trace" 2>&1
+run_rc=$?
+TRACE=$SCRATCH/run.trace
+k=$(block_with '^PASS ')
+if [ -z "$k" ]; then
+    fail run/trace-excerpt "the chapter has no excerpt of the trace (a fenced block with a line 'PASS ...')"
+elif [ $run_rc -ne 0 ]; then
+    fail run/trace-excerpt "make run failed (exit $run_rc): $(tail -1 "$TRACE")"
+else
+    cp "$CH/block.$k" "$SCRATCH/excerpt"
+    missing=$(awk '
+        function fits(s, p,   part, k, i, pos, q) {
+            k = 0
+            while ((i = index(p, "...")) > 0) { part[++k] = substr(p, 1, i - 1); p = substr(p, i + 3) }
+            part[++k] = p
+            if (k == 1) return s == p
+            if (substr(s, 1, length(part[1])) != part[1]) return 0
+            pos = length(part[1]) + 1
+            for (q = 2; q < k; q++) {
+                i = index(substr(s, pos), part[q])
+                if (i == 0) return 0
+                pos += i - 1 + length(part[q])
+            }
+            return length(s) - pos + 1 >= length(part[k]) &&
+                   substr(s, length(s) - length(part[k]) + 1) == part[k]
+        }
+        FNR == NR { want[++m] = $0; next }
+        { real[++n] = $0 }
+        END {
+            at = 1
+            for (j = 1; j <= m; j++) {
+                if (want[j] ~ /^[ \t]*\.\.\.([ \t]+\(.*\))?[ \t]*$/ || want[j] ~ /^[ \t]*$/) continue
+                for (i = at; i <= n && !fits(real[i], want[j]); i++) ;
+                if (i <= n) at = i + 1
+                else printf "%s\x1f", want[j]
+            }
+        }' "$SCRATCH/excerpt" "$TRACE")
+    if [ -z "$missing" ]; then
+        pass run/trace-excerpt
+    else
+        IFS=$'\x1f' read -r -a lines <<< "$missing"
+        fail run/trace-excerpt "${#lines[@]} of the book's lines are not lines of the trace of make run, in that order, the first: '$(short "${lines[0]}")'"
+        printf 'the book shows, and the trace has not (in this order):\n'
+        printf '    %s\n' "${lines[@]}"
+    fi
+fi
+
+# The trace's own facts, for the prose to be checked against.
+startup_part() { sed -n '/^startup: /,/READY /p' "$TRACE"; }
+request_part() {  # request_part N: the lines of request N
+    awk -v n="$1" '/^request [0-9]+ / { on = ($2 == n) } /^(client|end of|kernel calls|PASS|FAIL)/ { on = 0 } on' "$TRACE"
+}
+# constant NAME: the value of the macro NAME, as the build defines it.
+constant() {
+    sed -n "s/^#define $1 \([0-9][0-9]*\)u\{0,1\}\( .*\)\{0,1\}$/\1/p" "$BUILD"/*.h "$BUILD"/memd-core.c | head -1
+}
+
+# "one question for each of the six slots declared", in the excerpt: a
+# query for each slot of the envelope, and for no other.
+q=$(grep -oE 'one question for each of the [a-z0-9]+ slots' "$SCRATCH/excerpt" 2>/dev/null | awk '{ print $(NF-1) }')
+declared=$(awk '$1 == "slot" { print $2 }' "$DEMO" | sort -n | tr '\n' ' ')
+queried=$(startup_part | sed -n 's/.*QUERY_LOCAL_CAP slot \([0-9]*\) .*/\1/p' | sort -n | tr '\n' ' ')
+nq=$(echo $queried | wc -w)
+if [ -z "$q" ]; then
+    fail run/one-question-per-slot "the excerpt no longer says 'one question for each of the N slots'"
+elif within "$nq" "$q" && [ "$declared" = "$queried" ]; then
+    pass run/one-question-per-slot
+else
+    fail run/one-question-per-slot "the book says one question for each of $q slots; memd asked $nq, about slots ${queried:-none}; $DEMO declares ${declared:-none}"
+fi
+
+# "three regions of RAM, two clients with budgets".
+s=$(said '[a-z0-9]+ regions of RAM, [a-z0-9]+ clients')
+regions=$(grep -c '^boot: slot [0-9]* holds untyped' "$TRACE")
+clients=$(grep -c '^boot: client [0-9]* may hold' "$TRACE")
+if [ -z "$s" ]; then
+    fail run/regions-and-clients "the chapter no longer says 'N regions of RAM, N clients'"
+elif within "$regions" "$(echo "$s" | awk '{ print $1 }')" && within "$clients" "$(echo "$s" | awk '{ print $(NF-1) }')"; then
+    pass run/regions-and-clients
+else
+    fail run/regions-and-clients "the book says '$s'; the model set up $regions regions and $clients clients"
+fi
+
+# "one retype, stocking the pool before it reports ready ... That retype
+# makes 16 frames, not 64: ... the first region is 64 KiB."
+s=$(said 'That retype makes [0-9]+ frames, not [0-9]+: a batch never runs past the end of its region, and the first region is [0-9]+ KiB')
+one=$(said 'Only then does memd make its first frames: [a-z0-9]+ retype' | awk '{ print $(NF-1) }')
+retypes=$(startup_part | grep -c 'UNTYPED_RETYPE')
+made=$(startup_part | sed -n 's/.*UNTYPED_RETYPE untyped [0-9]* → \([0-9]*\) frames .*/\1/p' | head -1)
+bits=$(sed -n 's/^boot: slot [0-9]* holds untyped .*, 2^\([0-9]*\) bytes .*/\1/p' "$TRACE" | head -1)
+kib=$(( ${bits:-0} >= 10 ? 1 << (${bits:-0} - 10) : 0 ))
+batch=$(constant MEMD_RETYPE_BATCH)
+read -r b_made b_batch b_kib <<< "$(echo "$s" | grep -oE '[0-9]+' | tr '\n' ' ')"
+if [ -z "$s" ] || [ -z "$one" ]; then
+    fail run/first-retype "the chapter no longer says 'Only then does memd make its first frames: one retype' and 'That retype makes N frames, not N: ...'"
+elif within "$retypes" "$one" && [ "$made" = "$b_made" ] && [ "$batch" = "$b_batch" ] && [ "$kib" = "$b_kib" ]; then
+    pass run/first-retype
+else
+    fail run/first-retype "the book says $one retype of $b_made frames, not $b_batch, from a first region of $b_kib KiB; the trace has $retypes retypes before ready, the first of ${made:-no} frames, MEMD_RETYPE_BATCH is ${batch:-undefined}, and the first region is $kib KiB"
+fi
+
+# "The ready report carries the number of frames memd manages, 112."
+s=$(said 'The ready report carries the number of frames memd manages, [0-9]+')
+s=${s##* }
+if [ -z "$s" ]; then
+    fail run/ready-report "the chapter no longer says 'The ready report carries the number of frames memd manages, N'"
+elif grep -q "^  memd → rootd     READY MEMD_STARTUP_OK detail=$s\$" "$TRACE" &&
+     grep -q "acknowledged: memd manages $s frames\$" "$TRACE"; then
+    pass run/ready-report
+else
+    fail run/ready-report "the book says $s frames; the trace says '$(grep -m1 ' READY ' "$TRACE" | sed 's/^ *//')'"
+fi
+
+# "Request 1, an allocation, is answered first and paid for after ...
+# because the pool has fallen below its low watermark of 64 frames".
+s=$(said '\*\*Request [0-9]+\*\*, an allocation, is answered first and paid for after')
+low=$(said 'its low watermark of [0-9]+ frames' | grep -oE '[0-9]+')
+r=$(echo "$s" | grep -oE '[0-9]+' | head -1)
+order=$(request_part "${r:-0}" | awk '/ALLOC count=/ && NR == 1 { a = 1 } / OK ALLOC / { ok = NR } /UNTYPED_RETYPE/ && ok && !re { re = NR } END { print (a && ok && re > ok) ? "yes" : "no" }')
+pool_low=$(constant MEMD_POOL_LOW)
+if [ -z "$s" ] || [ -z "$low" ]; then
+    fail run/request-paid-for-after "the chapter no longer says '**Request N**, an allocation, is answered first and paid for after' and 'its low watermark of N frames'"
+elif [ "$order" = yes ] && [ "$low" = "$pool_low" ]; then
+    pass run/request-paid-for-after
+else
+    fail run/request-paid-for-after "the book says request $r is an allocation answered before a retype, the low watermark being $low; in the trace: $([ "$order" = yes ] && echo so it is || echo it is not), and MEMD_POOL_LOW is ${pool_low:-undefined}"
+fi
+
+# "Request 3 is client 3 freeing frame 0, which client 2 holds. memd
+# answers NOT-FOUND, names the element at fault (index=0)".
+s=$(said '\*\*Request [0-9]+\*\* is client [0-9]+ freeing frame [0-9]+, which client [0-9]+ holds\. memd answers `[A-Z-]+`, names the element at fault \(`index=[0-9]+`\)')
+read -r r c f h answer index <<< "$(echo "$s" | sed 's/.*Request \([0-9]*\)\*\* is client \([0-9]*\) freeing frame \([0-9]*\), which client \([0-9]*\) holds\. memd answers `\([A-Z-]*\)`.*`index=\([0-9]*\)`.*/\1 \2 \3 \4 \5 \6/')"
+if [ -z "$s" ]; then
+    fail run/request-foreign-free "the chapter no longer says '**Request N** is client N freeing frame N, which client N holds. memd answers ..., names the element at fault (index=N)'"
+elif request_part "$r" | head -1 | grep -q "client $c → memd  FREE count=1 frames $f\$" &&
+     request_part "$r" | grep -q "^  memd → client $c  $answer .* index=$index\$" &&
+     sed "/^request $r /q" "$TRACE" | grep -qE "^  memd → client $h  OK ALLOC .* frames ([0-9]+ )*$f[ ;]"; then
+    pass run/request-foreign-free
+else
+    fail run/request-foreign-free "the book says '$(short "$s")'; the trace says: $(request_part "$r" | head -2 | sed 's/^ *//' | tr '\n' ' ')"
+fi
+
+# "Request 5 frees two frames: the reply first, then a revoke and a clear
+# for each frame".
+s=$(said '\*\*Request [0-9]+\*\* frees [a-z0-9]+ frames: the reply first, then a revoke and a clear for each frame')
+r=$(echo "$s" | grep -oE '[0-9]+' | head -1)
+w=$(echo "$s" | sed 's/.* frees \([a-z0-9]*\) frames.*/\1/')
+read -r freed revokes clears first <<< "$(request_part "${r:-0}" | awk '
+    NR == 1 { if (match($0, /FREE count=[0-9]+/)) n = substr($0, RSTART + 11, RLENGTH - 11) }
+    / OK FREE freed=/ && !reply { reply = NR }
+    /CAP_REVOKE/ { v++; if (!reply) early = 1 } /FRAME_CLEAR/ { c++; if (!reply) early = 1 }
+    END { print n + 0, v + 0, c + 0, (reply && !early) ? "reply" : "no" }')"
+if [ -z "$s" ]; then
+    fail run/request-free-revokes-and-clears "the chapter no longer says '**Request N** frees N frames: the reply first, then a revoke and a clear for each frame'"
+elif within "$freed" "$w" && [ "$revokes" = "$freed" ] && [ "$clears" = "$freed" ] && [ "$first" = reply ]; then
+    pass run/request-free-revokes-and-clears
+else
+    fail run/request-free-revokes-and-clears "the book says request $r frees $w frames, reply first, then a revoke and a clear each; the trace has a free of $freed, $revokes revokes, $clears clears, $([ "$first" = reply ] && echo after || echo not all after) the reply"
+fi
+
+# "two, a receive and a reply, is the least any server can spend".
+s=$(said '[a-z0-9]+, a receive and a reply, is the least')
+least=$(sed -n 's/^ *\([0-9]*\) kernel calls for this request$/\1/p' "$TRACE" | sort -n | head -1)
+if [ -z "$s" ]; then
+    fail run/least-kernel-calls "the chapter no longer says 'N, a receive and a reply, is the least'"
+elif within "${least:-0}" "${s%%,*}" && grep -q '^kernel calls in all: .*RECV .*REPLY ' "$TRACE"; then
+    pass run/least-kernel-calls
+else
+    fail run/least-kernel-calls "the book says the least a request costs is ${s%%,*} calls; in the trace it is ${least:-unknown}"
+fi
+
+# ---------------------------------------------------------------------------
+# The edit of the demo the chapter suggests: "in tests/scenarios/demo.scn,
+# change `A` to `B` ... memd now grants the six frames ... since client 3
+# holds two of its eight; and the run ends with `FAIL: ...`".  Made in a
+# scratch copy; the real scenario is left as it is.
+s=$(said 'in `tests/scenarios/[a-z0-9-]+\.scn`, change `[^`]+` to `[^`]+`')
+scn=$(echo "$s" | sed -n 's/^in `\([^`]*\)`.*/\1/p')
+from=$(echo "$s" | sed -n 's/.*change `\([^`]*\)` to `.*/\1/p')
+to=$(echo "$s" | sed -n 's/.* to `\([^`]*\)`$/\1/p')
+ends=$(said 'the run ends with `FAIL: [^`]+`' | sed 's/^the run ends with `//; s/`$//')
+grants=$(said 'memd now grants the [a-z0-9]+ frames, which is right, since client [0-9]+ holds [a-z0-9]+ of its [a-z0-9]+')
+if [ -z "$s" ] || [ -z "$ends" ] || [ -z "$grants" ]; then
+    fail demo-edit/run-ends-as-the-book-says "the chapter no longer says 'in \`tests/scenarios/NAME.scn\`, change \`A\` to \`B\`', 'memd now grants the N frames, ... since client N holds N of its N' and 'the run ends with \`FAIL: ...\`'"
+elif [ "$(grep -cxF -- "$from" "$scn")" != 1 ]; then
+    fail demo-edit/run-ends-as-the-book-says "the book says to change '$from' in $scn, which has $(grep -cxF -- "$from" "$scn") such lines, not one"
+else
+    awk -v a="$from" -v b="$to" '$0 == a { $0 = b } { print }' "$scn" > "$SCRATCH/edited.scn"
+    "$KMODEL" "$IMAGE" "$SCRATCH/edited.scn" > "$SCRATCH/edited.trace" 2>&1
+    rc=$?
+    last=$(tail -1 "$SCRATCH/edited.trace")
+    if [ $rc -ne 0 ] && [ "$last" = "$ends" ]; then
+        pass demo-edit/run-ends-as-the-book-says
+    else
+        fail demo-edit/run-ends-as-the-book-says "the book says the run ends with '$ends'; it ends with '$last' (exit $rc)"
+    fi
+    # The request the edit changed, its reply, and what the client held.
+    read -r n c held of <<< "$(echo "$grants" | sed 's/.*grants the \([a-z0-9]*\) frames.* client \([0-9]*\) holds \([a-z0-9]*\) of its \([a-z0-9]*\)$/\1 \2 \3 \4/')"
+    line=$(grep -nxF -- "$from" "$scn" | cut -d: -f1)
+    reply=$(awk -v l="(line $line):" '/^request / { on = (index($0, " " l " ") > 0) } on && /^  memd → / { print; exit }' "$SCRATCH/edited.trace")
+    budget=$(sed -n "s/^boot: client $c may hold \([0-9]*\) frames .*/\1/p" "$TRACE")
+    left=$(echo "$reply" | sed -n 's/.* budget-left=\([0-9]*\).*/\1/p')
+    got=$(echo "$reply" | sed -n "s/^  memd → client $c  OK ALLOC count=\([0-9]*\) .*/\1/p")
+    if [ -n "$got" ] && within "$got" "$n" && within "${budget:-0}" "$of" &&
+       within $(( ${budget:-0} - ${left:-0} - got )) "$held"; then
+        pass demo-edit/grants-what-the-book-says
+    else
+        fail demo-edit/grants-what-the-book-says "the book says memd grants $n frames to client $c, who holds $held of its $of; the edited run's reply: '$(echo "$reply" | sed 's/^ *//')'; client $c's budget: ${budget:-unknown}"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# make test's output, as the chapter quotes it: the example line, with its
+# number, and the table of areas "in the order they run".  Both are read
+# from this very run of tests/run (TAP_STREAM: the lines numbered so far),
+# so they are checked only when tests/run runs every area, as make test
+# does; otherwise they are skipped (TAP's "# SKIP").
+k=$(block_with '^(not )?ok [0-9]+ - [a-z0-9-]+/')
+example=$(cat "$CH/block.$k" 2>/dev/null | head -1)
+if [ -z "$k" ]; then
+    fail make-test/example-line "the chapter quotes no line of make test's output ('ok N - AREA/NAME')"
+elif [ "${TAP_FULL:-0}" != 1 ] || [ ! -r "${TAP_STREAM:-}" ]; then
+    echo "ok - $AREA/make-test/example-line # SKIP not a run of every area (make test is)"
+else
+    name=${example#* - }
+    real=$(grep -m1 -E "^(not )?ok [0-9]+ - $(printf '%s' "$name" | sed 's/[][\.*^$]/\\&/g')( |\$)" "$TAP_STREAM")
+    if [ "$real" = "$example" ]; then
+        pass make-test/example-line
+    else
+        fail make-test/example-line "the book quotes '$example'; make test prints '${real:-no case named $name}'"
+    fi
+fi
+# The table: the rows after the sentence "The areas, in the order they run".
+awk '/The areas, in the order they run/ { on = 1; next }
+     on && /^\|/ { seen = 1; if (match($0, /^\| `[a-z0-9-]+` \|/)) print substr($0, 4, RLENGTH - 6); next }
+     on && seen { exit }' "$CH/text" | tr '\n' ' ' | sed 's/ $//' > "$SCRATCH/table-areas"
+table=$(cat "$SCRATCH/table-areas")
+if [ -z "$table" ]; then
+    fail make-test/areas-in-run-order "the chapter has no table of areas after 'The areas, in the order they run'"
+elif [ "${TAP_FULL:-0}" != 1 ] || [ ! -r "${TAP_STREAM:-}" ]; then
+    echo "ok - $AREA/make-test/areas-in-run-order # SKIP not a run of every area (make test is)"
+else
+    # The areas of the stream so far, in order, then this one, which runs last.
+    ran=$(sed -n 's/^\(not \)\{0,1\}ok [0-9]* - \([^/ ]*\)\/.*/\2/p' "$TAP_STREAM" | awk '!seen[$0]++' | tr '\n' ' ')
+    ran="$ran$AREA"
+    if [ "$table" = "$ran" ]; then
+        pass make-test/areas-in-run-order
+    else
+        fail make-test/areas-in-run-order "the book's table lists '$table'; make test runs '$ran'"
+    fi
+fi
+# Two figures of the table, which the test programs fix: "20 000 damaged
+# frames" of startup (MUTANTS in test-startup.c) and "a million random
+# requests" of frames (P_STEPS in test-frames.c).
+mutants=$(sed -n 's/^#define MUTANTS \([0-9]*\)u\{0,1\}$/\1/p' "$BUILD/test-startup.c")
+steps=$(sed -n 's/^#define P_STEPS \([0-9]*\)u\{0,1\}$/\1/p' "$BUILD/test-frames.c")
+damaged=$(grep -oE '^\| `startup` \|.* [0-9][0-9  ]* damaged frames' "$CH/text" | grep -oE '[0-9][0-9  ]* damaged' | tr -d '  a-z')
+million=$(grep -oE '^\| `frames` \|.*a million random requests' "$CH/text")
+if [ -n "$damaged" ] && [ "$damaged" = "$mutants" ] && [ -n "$million" ] && [ "$steps" = 1000000 ]; then
+    pass make-test/areas-figures
+else
+    fail make-test/areas-figures "the table says ${damaged:-no number of} damaged frames for startup and ${million:+a million}${million:-no number of} random requests for frames; test-startup makes ${mutants:-?} (MUTANTS), test-frames ${steps:-?} (P_STEPS)"
+fi
