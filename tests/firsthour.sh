@@ -385,3 +385,301 @@ if [ -n "$damaged" ] && [ "$damaged" = "$mutants" ] && [ -n "$million" ] && [ "$
 else
     fail make-test/areas-figures "the table says ${damaged:-no number of} damaged frames for startup and ${million:+a million}${million:-no number of} random requests for frames; test-startup makes ${mutants:-?} (MUTANTS), test-frames ${steps:-?} (P_STEPS)"
 fi
+
+# ---------------------------------------------------------------------------
+# The breakages: each paragraph of the chapter that starts with a bold label
+# ending in a full stop ("**A batch size.**") and says what to change in
+# memd.nw, either with a fenced C block (the line(s) to put in the chunk the
+# paragraph names first, ⟨...⟩, in place of the statement or #define they
+# change) or as "`MACRO` to N" (the value of that #define).  What it says
+# happens is then read from the paragraph: "the compiler stops on" a
+# fenced message (LINE in it standing for memd.nw's line, and column), or
+# "N cases fail" / "a dozen cases say where", the cases it names in
+# backquotes as AREA/NAME (each must fail), and the particulars below.
+#
+# "N cases" counts what `make test` run after the change would report as
+# failed; see the top of this file for the areas not run for it.
+mapfile -t labels < <(grep -oE '\*\*[A-Z][a-z ]*\.\*\*' <<< "$PROSE")
+[ ${#labels[@]} -gt 0 ] || fail breakage/found "the chapter has no breakage paragraph ('**A something.**')"
+
+slug() { echo "$1" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//'; }
+
+# change_web WEB OUT MODE ARGS...: OUT is WEB with one change; prints what
+# went wrong, if anything, and fails.
+#   change_web WEB OUT lines CHUNK FILE: FILE's lines replace, in the chunk,
+#       the #define of the same name, or the statement assigning the same
+#       left-hand side (up to its ';');
+#   change_web WEB OUT value MACRO N: the #define of MACRO gets the value N.
+change_web() {
+    python3 - "$@" <<'PY'
+import re, sys
+web, out, mode = sys.argv[1:4]
+lines = open(web, encoding="utf-8").read().split("\n")
+def key(l):
+    m = re.match(r"\s*#\s*define\s+(\w+)", l)
+    if m:
+        return ("define", m.group(1))
+    m = re.match(r"\s*([^=;]*[^=!<>;\s])\s*=(?!=)", l)
+    return ("assign", " ".join(m.group(1).split())) if m else None
+def spans(chunk):
+    found, i = [], 0
+    while i < len(lines):
+        if lines[i] == "<<" + chunk + ">>=":
+            j = i + 1
+            while j < len(lines) and not re.match(r"^@( |$)|^<<.*>>=$", lines[j]):
+                j += 1
+            found.append((i + 1, j))
+            i = j
+        else:
+            i += 1
+    return found
+def code_lines():
+    # every line of every code chunk
+    out, on = [], False
+    for i, l in enumerate(lines):
+        if re.match(r"^<<.*>>=$", l):
+            on = True
+        elif on and re.match(r"^@( |$)", l):
+            on = False
+        elif on:
+            out.append(i)
+    return out
+if mode == "lines":
+    chunk, block = sys.argv[4:6]
+    new = [l for l in open(block, encoding="utf-8").read().split("\n") if l.strip()]
+    if not new:
+        sys.exit("the chapter's block is empty")
+    for nl in new:
+        k = key(nl)
+        if k is None:
+            sys.exit("cannot tell what '%s' replaces" % nl.strip())
+        sp = spans(chunk)
+        if not sp:
+            sys.exit("memd.nw has no chunk <<%s>>" % chunk)
+        hits = [a for (s, e) in sp for a in range(s, e) if key(lines[a]) == k]
+        if len(hits) != 1:
+            sys.exit("<<%s>> has %d lines like '%s', not one" % (chunk, len(hits), nl.strip()))
+        a = b = hits[0]
+        if k[0] == "define":
+            while lines[b].rstrip().endswith("\\"):
+                b += 1
+        else:
+            while not lines[b].rstrip().endswith(";"):
+                b += 1
+        if lines[a:b + 1] == [nl]:
+            sys.exit("<<%s>> already reads '%s'" % (chunk, nl.strip()))
+        lines[a:b + 1] = [nl]
+else:
+    macro, value = sys.argv[4:6]
+    hits = [i for i in code_lines() if key(lines[i]) == ("define", macro)]
+    if len(hits) != 1:
+        sys.exit("memd.nw defines %s %d times, not once" % (macro, len(hits)))
+    i = hits[0]
+    m = re.match(r"(\s*#\s*define\s+\w+\s+)(\d+)(\w*)(.*)$", lines[i])
+    if not m:
+        sys.exit("the #define of %s is not a number: %s" % (macro, lines[i]))
+    if m.group(2) == value:
+        sys.exit("%s is already %s" % (macro, value))
+    lines[i] = m.group(1) + value + m.group(3) + m.group(4)
+open(out, "w", encoding="utf-8").write("\n".join(lines))
+PY
+}
+
+# A make of the scratch tree: nothing of the make that runs this area.
+smake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory "$@"; }
+
+# tree DIR: a scratch copy of the tree around DIR/memd.nw, tangled, with
+# the kernel model and the careless image of this build when the ABI
+# header is the same (they are built from tests/ and the header alone).
+tree() {
+    local d=$1
+    cp Makefile linker.ld tangle weave "$d/" && cp -a tests "$d/" && mkdir -p "$d/build" &&
+    touch "$d/build/.deps-ok" &&
+    (cd "$d" && ./tangle memd.nw build > /dev/null) && touch "$d/build/.tangled" || return 1
+    if cmp -s "$BUILD/memd-abi.h" "$d/build/memd-abi.h" && [ -x "$KMODEL" ] && [ -f "$BUILD/careless-memd" ]; then
+        cp "$KMODEL" "$d/build/kmodel" && cp "$BUILD/careless-memd" "$d/build/careless-memd"
+    fi
+}
+
+# tested DIR: build what make test builds (but the book) in DIR, and run
+# tests/run there as make test does, but for web, book and this area, and
+# with valgrind's stand-in; DIR/tap gets the stream, DIR/build.log make's
+# words.  DIR must be absolute.
+tested() {
+    local d=$1 prereqs cmdline
+    prereqs=$(cd "$d" && smake -pq test 2>/dev/null | sed -n 's/^test: *//p' | head -1)
+    prereqs=${prereqs/#all /build/memd }
+    # The clang image, which e2e builds, alongside; if it fails, e2e says so.
+    (cd "$d" && smake CC=clang IMAGE=build/clang/memd build/clang/memd > build-clang.log 2>&1) &
+    (cd "$d" && smake -j2 $prereqs > build.log 2>&1) || { wait; return 1; }
+    wait
+    cmdline=$(cd "$d" && smake -n test 2>/dev/null | sed -e :a -e '/\\$/N; s/\\\n//; ta' | tail -1)
+    case $cmdline in *tests/run) ;; *) echo "make -n test ends '$cmdline', not in tests/run" > "$d/build.log"; return 1 ;; esac
+    mkdir -p "$d/bin"
+    printf '#!/bin/sh\n# valgrind%s stand-in: the program, natively.\nwhile [ $# -gt 0 ]; do case $1 in -*) shift ;; *) break ;; esac; done\nexec "$@"\n' "'s" > "$d/bin/valgrind"
+    chmod +x "$d/bin/valgrind"
+    (cd "$d" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u KMODEL -u IMAGE -u CARELESS -u CLANG_IMAGE \
+        -u TAP_STREAM -u TAP_FULL PATH="$d/bin:$PATH" BUILD=build TESTS_SKIP="web book $AREA" \
+        sh -c "$cmdline" > tap 2>&1)
+    return 0
+}
+
+# Each breakage: read, made, and (compile failures at once, test runs in
+# the background, two at a time on two cores) tried.
+declare -A kind tried
+for label in "${labels[@]}"; do
+    name=$(slug "${label//\*/}")
+    para=$(between "$label" '⟦heading |\*\*[A-Z][a-z ]*\.\*\*')
+    echo "$para" > "$SCRATCH/para.$name"
+    d=$SCRATCH/break-$name
+    mkdir -p "$d"
+    k=$(echo "$para" | grep -oE '⟦block [0-9]+⟧' | head -1 | tr -dc '0-9')
+    if [ -n "$k" ] && [ "$(cat "$CH/info.$k")" = c ]; then
+        chunk=$(echo "$para" | grep -oE '⟨[^⟩]+⟩' | head -1 | sed 's/^⟨//; s/⟩$//')
+        why=$(change_web "$WEB" "$d/memd.nw" lines "$chunk" "$CH/block.$k" 2>&1)
+    elif mv=$(echo "$para" | grep -oE '`[A-Z_][A-Z0-9_]*` to [0-9]+' | head -1) && [ -n "$mv" ]; then
+        macro=$(echo "$mv" | cut -d'`' -f2)
+        why=$(change_web "$WEB" "$d/memd.nw" value "$macro" "${mv##* }" 2>&1)
+    else
+        fail "breakage/$name/made" "the paragraph shows no C line to put in memd.nw, nor '\`MACRO\` to N'"
+        continue
+    fi
+    if [ -n "$why" ] || [ ! -s "$d/memd.nw" ]; then
+        fail "breakage/$name/made" "${why:-the change was not made}"
+        continue
+    fi
+    pass "breakage/$name/made"
+    if echo "$para" | grep -qE 'the compiler stops on ⟦block [0-9]+⟧'; then
+        kind[$name]=compile
+        tree "$d" > "$d/tree.log" 2>&1 && (cd "$d" && smake test > make-test.log 2>&1; echo $? > make-test.rc)
+    elif [ -n "$(echo "$para" | grep -oE '(a dozen|[0-9]+|[a-z]+) cases (fail|say where)' | head -1)" ]; then
+        kind[$name]=count
+        { tree "$d" && tested "$d"; } > "$d/tree.log" 2>&1 &
+        tried[$name]=$!
+    else
+        fail "breakage/$name/outcome" "the paragraph says neither 'the compiler stops on' a message nor 'N cases fail'"
+    fi
+done
+
+# case_line TAP CASE: the line of TAP that reports CASE.
+case_line() { grep -m1 -E "^(not )?ok [0-9]+ - $(printf '%s' "$2" | sed 's/[][\.*^$]/\\&/g')( |\$)" "$1"; }
+
+for label in "${labels[@]}"; do
+    name=$(slug "${label//\*/}")
+    d=$SCRATCH/break-$name
+    para=$(cat "$SCRATCH/para.$name")
+    case ${kind[$name]:-} in
+    compile)
+        # "the compiler stops on" the block's message; LINE is memd.nw's
+        # line (and column); make test runs nothing at all.
+        k=$(echo "$para" | grep -oE 'the compiler stops on ⟦block [0-9]+⟧' | tr -dc '0-9')
+        want=$(grep -m1 . "$CH/block.$k")
+        re=$(printf '%s' "$want" | sed 's/[][\.*^$()+?{}|]/\\&/g; s/LINE/\\([0-9][0-9]*\\)\\(:[0-9][0-9]*\\)\\{0,1\\}/')
+        got=$(grep -m1 "^$re\$" "$d/make-test.log")
+        line=$(echo "$got" | sed -n "s/^$re\$/\\1/p")
+        first=$(grep -m1 'error' "$d/make-test.log" || tail -1 "$d/make-test.log")
+        rc=$(cat "$d/make-test.rc" 2>/dev/null)
+        ran=$(grep -cE '^(not )?ok [0-9]+ ' "$d/make-test.log")
+        if [ -n "$got" ] && [ "${rc:-0}" != 0 ] && [ "$ran" = 0 ]; then
+            pass "breakage/$name/compiler-stops"
+        else
+            fail "breakage/$name/compiler-stops" "the book says the compiler stops on '$want'; make test exited ${rc:-?} after $ran test cases, printing '$(short "$first")'"
+        fi
+        # The line it names is in memd.nw, in the chunk the change was made
+        # in ("the assertion beside the constants"), and is an assertion.
+        macro=$(echo "$para" | grep -oE '`[A-Z_][A-Z0-9_]*` to [0-9]+' | head -1 | cut -d'`' -f2)
+        where=$(awk -v l="${line:-0}" -v m="$macro" '
+            /^<<.*>>=$/ { c++; start = NR } /^@( |$)/ { c = c "@" }
+            NR == l { lc = c; text = $0 } $0 ~ "^#define " m "[ \t]" { mc = c }
+            END { print (lc != "" && lc == mc && text ~ /_Static_assert/) ? "beside" : "elsewhere" }' "$d/memd.nw")
+        if [ -n "$line" ] && [ "$where" = beside ]; then
+            pass "breakage/$name/error-names-the-assertion-in-memd.nw"
+        else
+            fail "breakage/$name/error-names-the-assertion-in-memd.nw" "the compiler named ${line:+line $line of memd.nw: '$(sed -n "${line}p" "$d/memd.nw" | sed 's/^ *//')'}${line:-no line of memd.nw}, not the assertion in the chunk of $macro"
+        fi
+        # "An allocation may ask for 64 frames (`MEMD_ALLOC_MAX`)".
+        s=$(echo "$para" | grep -oE 'may ask for [0-9]+ frames \(`[A-Z_][A-Z0-9_]*`\)' | head -1)
+        if [ -n "$s" ]; then
+            m=$(echo "$s" | cut -d'`' -f2); v=$(echo "$s" | grep -oE '[0-9]+' | head -1)
+            if [ "$(constant "$m")" = "$v" ]; then
+                pass "breakage/$name/largest-allocation"
+            else
+                fail "breakage/$name/largest-allocation" "the book says an allocation may ask for $v frames ($m); $m is $(constant "$m")"
+            fi
+        fi
+        ;;
+    count)
+        wait "${tried[$name]}"
+        tap=$d/tap
+        if [ ! -s "$tap" ]; then
+            fail "breakage/$name/compiles" "the book says it compiles; $(tail -3 "$d/build.log" "$d/tree.log" 2>/dev/null | grep -v '^==>' | grep . | tail -2 | tr '\n' ' ')"
+            continue
+        fi
+        pass "breakage/$name/compiles"
+        # How many fail: what the book says, and which.
+        said_n=$(echo "$para" | grep -oE '(a dozen|[0-9]+|[a-z]+) cases (fail|say where)' | head -1 | sed -E 's/ cases.*//')
+        nfail=$(grep -c '^not ok ' "$tap")
+        failing=$(sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$tap" | tr '\n' ' ')
+        range=$(number_in "$said_n")
+        if within "$nfail" "$said_n"; then
+            pass "breakage/$name/cases-that-fail"
+        else
+            [ "${range% *}" = "${range#* }" ] && range= || range=" (${range/ / to })"
+            fail "breakage/$name/cases-that-fail" "the book says $said_n cases$range fail; $nfail fail (of make test's areas, all but web and book): $failing"
+        fi
+        echo "$name: $nfail cases fail: $failing"
+        # Each case the paragraph names fails.
+        named=$(echo "$para" | grep -oE '`[a-z0-9-]+/[a-z0-9/-]+`' | tr -d '`' | awk '!seen[$0]++')
+        for c in $named; do
+            l=$(case_line "$tap" "$c")
+            case $l in
+                "not ok "*) pass "breakage/$name/fails/$c" ;;
+                "") fail "breakage/$name/fails/$c" "the book names it; make test has no such case" ;;
+                *) fail "breakage/$name/fails/$c" "the book says it fails; it passes" ;;
+            esac
+        done
+        # "Most of the others fail with *MESSAGE*": more than half of the
+        # failing cases the paragraph does not name ("All": every one).
+        s=$(echo "$para" | grep -oE '(Most|All) of the others fail with \*[^*]+\*' | head -1)
+        if [ -n "$s" ]; then
+            msg=$(echo "$s" | sed 's/.*fail with \*\(.*\)\*$/\1/')
+            others=$(sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$tap" | grep -vxF -f <(echo "$named"; echo) | wc -l)
+            with=$(grep '^not ok ' "$tap" | grep -F "$msg" | sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' | grep -vxF -f <(echo "$named"; echo) | wc -l)
+            case $s in
+                Most*) ok=$(( 2 * with > others )) ;;
+                *) ok=$(( with == others && others > 0 )) ;;
+            esac
+            if [ "$ok" = 1 ]; then
+                pass "breakage/$name/message"
+            else
+                fail "breakage/$name/message" "the book says ${s%% of*} of the others fail with '$msg'; $with of $others do"
+            fi
+        fi
+        # "`CASE` ... at byte N", "`CASE` stop(s) at step N", "`CASE` finds
+        # a pool of N frames": the case's message gives that byte, step or pool.
+        echo "$para" | grep -oE '`[a-z0-9-]+/[a-z0-9/-]+`( [^`.;]*)? (at byte|stops? at step|finds a pool of) [0-9]+' |
+        while read -r s; do
+            c=$(echo "$s" | cut -d'`' -f2)
+            what=$(echo "$s" | grep -oE '(byte|step|pool of) [0-9]+$' | sed 's/pool of/pool/')
+            l=$(case_line "$tap" "$c")
+            if echo "$l" | grep -qE "(^|[^a-z])$what([^0-9]|\$)"; then
+                pass "breakage/$name/${what% *}/$c"
+            else
+                fail "breakage/$name/${what% *}/$c" "the book says '$(short "$s")'; make test says '$(short "${l:-nothing of it}")'"
+            fi
+        done
+        # "In `make run`, the retypes after a reply now make N frames at a time".
+        s=$(echo "$para" | grep -oE 'In `make run`, the retypes after a reply now make [0-9]+ frames at a time' | head -1)
+        if [ -n "$s" ]; then
+            n=$(echo "$s" | grep -oE '[0-9]+' | head -1)
+            (cd "$d" && build/kmodel build/memd "$OLDPWD/$DEMO") > "$d/run.trace" 2>&1
+            sizes=$(sed -n '/ READY /,$p' "$d/run.trace" | sed -n 's/.*UNTYPED_RETYPE untyped [0-9]* → \([0-9]*\) frames .*/\1/p' | sort -u | tr '\n' ' ')
+            if [ "$sizes" = "$n " ]; then
+                pass "breakage/$name/make-run-retypes"
+            else
+                fail "breakage/$name/make-run-retypes" "the book says the retypes after a reply make $n frames at a time; in make run they make ${sizes:-none}"
+            fi
+        fi
+        ;;
+    esac
+done
