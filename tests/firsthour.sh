@@ -182,8 +182,8 @@ constant() {
 # "one question for each of the six slots declared", in the excerpt: a
 # query for each slot of the envelope, and for no other.
 q=$(grep -oE 'one question for each of the [a-z0-9]+ slots' "$SCRATCH/excerpt" 2>/dev/null | awk '{ print $(NF-1) }')
-declared=$(awk '$1 == "slot" { print $2 }' "$DEMO" | sort -n | tr '\n' ' ')
-queried=$(startup_part | sed -n 's/.*QUERY_LOCAL_CAP slot \([0-9]*\) .*/\1/p' | sort -n | tr '\n' ' ')
+declared=$(awk '$1 == "slot" { print $2 }' "$DEMO" | sort -n | tr '\n' ' ' | sed 's/ $//')
+queried=$(startup_part | sed -n 's/.*QUERY_LOCAL_CAP slot \([0-9]*\) .*/\1/p' | sort -n | tr '\n' ' ' | sed 's/ $//')
 nq=$(echo $queried | wc -w)
 if [ -z "$q" ]; then
     fail run/one-question-per-slot "the excerpt no longer says 'one question for each of the N slots'"
@@ -383,7 +383,7 @@ million=$(grep -oE '^\| `frames` \|.*a million random requests' "$CH/text")
 if [ -n "$damaged" ] && [ "$damaged" = "$mutants" ] && [ -n "$million" ] && [ "$steps" = 1000000 ]; then
     pass make-test/areas-figures
 else
-    fail make-test/areas-figures "the table says ${damaged:-no number of} damaged frames for startup and ${million:+a million}${million:-no number of} random requests for frames; test-startup makes ${mutants:-?} (MUTANTS), test-frames ${steps:-?} (P_STEPS)"
+    fail make-test/areas-figures "the table says ${damaged:-no number of} damaged frames for startup and $([ -n "$million" ] && echo a million || echo 'no number of') random requests for frames; test-startup makes ${mutants:-?} (MUTANTS), test-frames ${steps:-?} (P_STEPS)"
 fi
 
 # ---------------------------------------------------------------------------
@@ -576,8 +576,9 @@ for label in "${labels[@]}"; do
         want=$(grep -m1 . "$CH/block.$k")
         re=$(printf '%s' "$want" | sed 's/[][\.*^$()+?{}|]/\\&/g; s/LINE/\\([0-9][0-9]*\\)\\(:[0-9][0-9]*\\)\\{0,1\\}/')
         got=$(grep -m1 "^$re\$" "$d/make-test.log")
-        line=$(echo "$got" | sed -n "s/^$re\$/\\1/p")
-        first=$(grep -m1 'error' "$d/make-test.log" || tail -1 "$d/make-test.log")
+        # the line of memd.nw the first error names
+        line=$(sed -n 's/^memd\.nw:\([0-9][0-9]*\):[0-9:]* error: .*/\1/p' "$d/make-test.log" | head -1)
+        first=$(grep -m1 ' error: ' "$d/make-test.log" || tail -1 "$d/make-test.log")
         rc=$(cat "$d/make-test.rc" 2>/dev/null)
         ran=$(grep -cE '^(not )?ok [0-9]+ ' "$d/make-test.log")
         if [ -n "$got" ] && [ "${rc:-0}" != 0 ] && [ "$ran" = 0 ]; then
