@@ -71,11 +71,13 @@ done
 # "# ..." outside fences and code chunks), into ch/: prose, the chapter's
 # text on one line, each fenced block replaced by "⟦block K⟧" and each
 # heading kept as "⟦heading TEXT⟧"; block.K, each block's lines; info.K,
-# what follows its opening fence.
+# what follows its opening fence; text, the chapter's lines as they are.
 CH=$SCRATCH/ch
 mkdir -p "$CH"
 awk -v dir="$CH" '
     function out(s) { prose = prose " " s }
+    on && !fence && !chunk && /^# / { exit }
+    on { print > (dir "/text") }
     /^<<.*>>=$/ && !fence { chunk = 1 }
     chunk { if (/^@( |$)/) chunk = 0; if (on) out("⟦chunk⟧"); next }
     /^```/ {
@@ -84,7 +86,7 @@ awk -v dir="$CH" '
         next
     }
     fence { if (on) print > (dir "/block." k); next }
-    /^# / { if (on) exit; if ($0 ~ /^# A first hour with memd *($|\{)/) on = 1 }
+    /^# / { if (on) exit; if ($0 ~ /^# A first hour with memd *($|\{)/) { on = 1; print > (dir "/text") } }
     on && /^#+ / { out("⟦heading " $0 "⟧"); next }
     on { out($0) }
     END { gsub(/[ \t]+/, " ", prose); print prose > (dir "/prose") }
@@ -112,8 +114,6 @@ between() {
 }
 # short TEXT: TEXT cut to 160 characters, for a message.
 short() { local s="$1"; [ ${#s} -gt 160 ] && s="${s:0:157}..."; echo "$s"; }
-# The chapter's text as it stands in memd.nw, for its tables.
-awk '/^# / && on { exit } /^# A first hour with memd *($|\{)/ { on = 1 } on' "$WEB" > "$CH/text"
 
 # ---------------------------------------------------------------------------
 # `make run`: the trace the chapter shows, line for line.  The excerpt is
@@ -354,8 +354,10 @@ else
         fail make-test/example-line "the book quotes '$example'; make test prints '${real:-no case named $name}'"
     fi
 fi
-# The table: the rows after the sentence "The areas, in the order they run".
-awk '/The areas, in the order they run/ { on = 1; next }
+# The table: the rows after the sentence "The areas, in the order they run"
+# (which may run over a line break).
+awk '!on { w = p2 " " p1 " " $0; gsub(/[ \t]+/, " ", w); p2 = p1; p1 = $0
+           if (w ~ /The areas, in the order they run/) on = 1; next }
      on && /^\|/ { seen = 1; if (match($0, /^\| `[a-z0-9-]+` \|/)) print substr($0, 4, RLENGTH - 6); next }
      on && seen { exit }' "$CH/text" | tr '\n' ' ' | sed 's/ $//' > "$SCRATCH/table-areas"
 table=$(cat "$SCRATCH/table-areas")
