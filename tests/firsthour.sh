@@ -18,17 +18,33 @@
 # "twenty" are exact; "a dozen", the book's round number, is 10 to 14
 # inclusive; "most of" N means more than half of N.
 #
+# The cases, in order: run/... the trace of `make run` (the excerpt, line
+# for line, and each number the prose reads in it); demo-edit/... the edit
+# of tests/scenarios/demo.scn the chapter suggests, made in a copy;
+# make-test/... the quoted line of make test's output, with its number,
+# the table of areas in the order tests/run runs them, and the table's
+# figures; breakage/NAME/... each deliberate breakage: made as shown, then
+# what the chapter says happens (the compiler's message and the line it
+# names, or how many cases fail, each case it names, and the messages,
+# bytes and steps it quotes).
+#
+# make-test/... read this very run's stream (tests/run exports it as
+# TAP_STREAM), so they need every area to run before this one, last, as
+# in make test; when tests/run runs only some areas, they are skipped.
+#
 # The breakages are made in scratch copies of the tree (memd.nw changed as
-# the chapter says, Makefile, tangle and tests/ as they are), built with
-# the Makefile's own rules and flags, and tested with tests/run, area by
-# area, as `make test` would, in parallel.  Two kinds of area are not run
-# there, and are counted as passing: web and book, which check the web as
-# a document (tangling, weaving, links, the PDF) and cannot see the value of
-# a C expression inside a chunk, and cost three minutes; and valgrind's
-# memcheck itself: the valgrind area runs with a stand-in for valgrind that
-# runs each program without sanitizers, natively (a valgrind case fails
-# when its program exits non-zero, which is what a broken accounting does;
-# the sanitized runs of the same programs report any memory error).
+# the chapter says; Makefile, tangle and tests/ as they are), built by the
+# Makefile's own rules, flags and `test` prerequisites, and tested by the
+# copy's tests/run with the environment make test gives it, both copies at
+# once (about two minutes on two cores).  "N cases fail" counts what make
+# test would report failed, with two exceptions, counted as passing: the
+# areas web and book (TESTS_SKIP), which check the web as a document
+# (tangling, weaving, links, the PDF), cannot see the value of a C
+# expression inside a chunk, and cost three minutes; and valgrind's
+# memcheck itself: the valgrind area runs with a stand-in for valgrind
+# that runs each unsanitized program natively, so that a valgrind case
+# fails when its program exits non-zero, as a broken accounting makes it
+# do (the sanitized runs of the same programs report memory errors).
 set -u
 AREA=firsthour
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +52,6 @@ WEB=memd.nw
 KMODEL=${KMODEL:-$BUILD/kmodel}
 IMAGE=${IMAGE:-$BUILD/memd}
 DEMO=tests/scenarios/demo.scn
-CC=${CC:-gcc}
 
 # number_in TEXT: the number TEXT spells, as "LOW HIGH"; nothing if none.
 number_in() {
@@ -366,8 +381,10 @@ if [ -z "$table" ]; then
 elif [ "${TAP_FULL:-0}" != 1 ] || [ ! -r "${TAP_STREAM:-}" ]; then
     echo "ok - $AREA/make-test/areas-in-run-order # SKIP not a run of every area (make test is)"
 else
-    # The areas of the stream so far, in order, then this one, which runs last.
-    ran=$(sed -n 's/^\(not \)\{0,1\}ok [0-9]* - \([^/ ]*\)\/.*/\2/p' "$TAP_STREAM" | awk '!seen[$0]++' | tr '\n' ' ')
+    # The areas of the stream so far, in order (this one's own lines are in
+    # it already), then this one, which runs last.
+    ran=$(sed -n 's/^\(not \)\{0,1\}ok [0-9]* - \([^/ ]*\)\/.*/\2/p' "$TAP_STREAM" |
+          awk -v me="$AREA" '$0 != me && !seen[$0]++' | tr '\n' ' ')
     ran="$ran$AREA"
     if [ "$table" = "$ran" ]; then
         pass make-test/areas-in-run-order
@@ -686,3 +703,4 @@ for label in "${labels[@]}"; do
         ;;
     esac
 done
+echo "firsthour: ${SECONDS}s"
