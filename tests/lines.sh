@@ -43,3 +43,33 @@ if echo "$bp" | grep -q 'file memd\.nw, line [0-9]'; then
 else
     fail gdb-breakpoint-in-web "$bp"
 fi
+
+# A crash names its case.  In a scratch copy of the tree, one case of
+# test-frames writes through a null pointer; under tests/run the cases
+# before it are still reported (the test programs' output is line-
+# buffered), the crash is reported as that case, and the sanitizer's
+# stack trace, among the comments, names lines of memd.nw.
+mkdir -p "$SCRATCH/c/tests"
+cp Makefile tangle linker.ld "$SCRATCH/c/"
+cp tests/run "$SCRATCH/c/tests/"
+awk '{ print } $0 == "static void case_frame_budget(void)" { getline; print; print "    *(volatile int *)(uintptr_t)memd_check_failures = 1;" }' \
+    memd.nw > "$SCRATCH/c/memd.nw"
+if cmp -s memd.nw "$SCRATCH/c/memd.nw"; then
+    fail crash-names-its-case "the case to break was not found in memd.nw"
+else
+    mkdir -p "$SCRATCH/c/build" && cp "$BUILD/.deps-ok" "$SCRATCH/c/build/" 2>/dev/null
+    if ! (cd "$SCRATCH/c" && make -s build/host-gcc/test-frames) > "$SCRATCH/c/build.log" 2>&1; then
+        fail crash-names-its-case "the scratch test-frames did not build: $(tail -1 "$SCRATCH/c/build.log")"
+    else
+        (cd "$SCRATCH/c" && BUILD=build TEST_NAMES=frames tests/run frames) > "$SCRATCH/c/run.out" 2>&1
+        if ! grep -q '^ok [0-9]* - frames/' "$SCRATCH/c/run.out"; then
+            fail crash-names-its-case "the cases before the crash were not reported"
+        elif ! grep -q '^not ok [0-9]* - frames/frame-budget (crashed' "$SCRATCH/c/run.out"; then
+            fail crash-names-its-case "the crash was not reported as frames/frame-budget: $(grep '^not ok' "$SCRATCH/c/run.out" | head -1)"
+        elif ! grep -q '^# .*memd\.nw:[0-9]' "$SCRATCH/c/run.out"; then
+            fail crash-names-its-case "no line of the sanitizer's report names memd.nw"
+        else
+            pass crash-names-its-case
+        fi
+    fi
+fi
