@@ -111,18 +111,33 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench run review
+.PHONY: all test check clean fuzz coverage bench run review FORCE
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
 IMAGE_OBJS := $(IMAGE_OBJDIR)/memd-core.o $(IMAGE_OBJDIR)/memd-image.o
 HEADERS := $(BUILD)/memd-abi.h $(BUILD)/memd-core.h
 
-$(IMAGE_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS)
+# The compiler is part of what decides a rebuild: its identity (the command
+# and the first line of its --version) is kept in a file that is rewritten
+# only when it changes, and the image and its objects depend on it, so that
+# `make CC=clang build/memd` always leaves a clang-built image and switching
+# back rebuilds it with gcc, whatever the files' times.
+CC_ID := $(CC) $(shell $(CC) --version 2>/dev/null | head -1 | tr -d "'")
+IMAGE_CC_STAMP = $(dir $(IMAGE)).cc-$(notdir $(IMAGE))
+OBJDIR_CC_STAMP := $(IMAGE_OBJDIR)/.cc
+
+$(IMAGE_CC_STAMP) $(OBJDIR_CC_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC_ID)' | cmp -s - $@ || echo '$(CC_ID)' > $@
+
+FORCE:
+
+$(IMAGE_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(OBJDIR_CC_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
 
-$(IMAGE): $(IMAGE_OBJS) linker.ld
+$(IMAGE): $(IMAGE_OBJS) linker.ld $(IMAGE_CC_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ $(IMAGE_OBJS)
 

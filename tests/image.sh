@@ -117,3 +117,21 @@ if make -s CC=clang IMAGE="$BUILD/clang/memd" "$BUILD/clang/memd" > "$SCRATCH/cl
 else
     fail clang/builds-warning-free "$(tail -5 "$SCRATCH/clang.log" | tr '\n' ' ')"
 fi
+
+# The compiler decides the build: in a scratch build directory, the image
+# built with gcc, then with CC=clang, then with gcc again, is each time the
+# compiler's own (its DWARF producer says which), whatever the files' times.
+producer() { readelf --debug-dump=info "$1" 2>/dev/null | grep -m1 DW_AT_producer; }
+sb="$SCRATCH/cc-build"
+mkdir -p "$sb" && cp "$BUILD/.deps-ok" "$sb/" 2>/dev/null
+ok=1 why=""
+for cc in gcc clang gcc; do
+    if ! make -s BUILD="$sb" CC=$cc "$sb/memd" > "$SCRATCH/cc.log" 2>&1; then
+        ok=0 why="make CC=$cc failed: $(tail -1 "$SCRATCH/cc.log")"; break
+    fi
+    case $cc:$(producer "$sb/memd") in
+        gcc:*"GNU C"*|clang:*clang*) ;;
+        *) ok=0 why="after make CC=$cc the image was built by: $(producer "$sb/memd" | sed 's/.*: //')"; break ;;
+    esac
+done
+[ $ok = 1 ] && pass compiler-decides-the-build || fail compiler-decides-the-build "$why"
