@@ -3,6 +3,7 @@
 #   make            install what is missing, tangle, build the image, weave the book
 #   make test       run every test (TAP lines, then "N passed, N failed")
 #   make run        boot the image under the kernel model: a demo session
+#   make html       weave the HTML alone (seconds): build/memd.html
 #   make check      structural checks of the web, then the static analysers
 #   make bench      count instructions per allocation, free and request
 #                   with callgrind; writes build/bench.txt
@@ -111,7 +112,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench run review FORCE
+.PHONY: all test check clean fuzz coverage bench run review html FORCE
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -146,6 +147,11 @@ $(BUILD)/memd.html $(BUILD)/memd.pdf: $(BUILD)/.woven ;
 $(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
 	./weave $(WEB) $(BUILD)
 	@touch $@
+
+# The HTML alone, in a few seconds, for the edit loop (the PDF waits for
+# the next make).
+html: $(DEPS_STAMP)
+	./weave --html-only $(WEB) $(BUILD)
 
 # The benchmark (see memd.nw, "Measuring the cost"): the core compiled
 # exactly as for the image (IMAGE_CFLAGS: -O2, freestanding, no SSE, no
