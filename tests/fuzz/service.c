@@ -43,11 +43,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 
 #define UNTYPED_SLOT 2100u
-#define NO_OWNER 0xFFu
-#define UNKNOWN 0xFEu     /* freed by a request whose reply was lost */
-
 static struct memd_boot world;
-static uint8_t owner[1u << 7];        /* the reference model: who holds frame f */
+
+/* The reference model: where frame f is.  A frame nobody holds is FREE;
+   one a request freed whose reply was lost is UNKNOWN (the client cannot
+   know); a HELD frame is held by the badge holder[f].  The place and the
+   badge are kept apart, so that no badge, whatever its value, can be
+   mistaken for "nobody" or "unknown" (an 8-bit owner with 0xFF and 0xFE
+   for those once made the harness abort on memd's correct answer to
+   badge 254: tests/fuzz/corpus/service/owner-collision-badge-254). */
+enum place { FREE, HELD, UNKNOWN };
+static uint8_t place[1u << 7];
+static uint64_t holder[1u << 7];
+
+static bool held_by(uint32_t f, uint64_t badge)
+{
+    return place[f] == HELD && holder[f] == badge;
+}
+
+static void set_place(uint32_t f, enum place p, uint64_t badge)
+{
+    place[f] = (uint8_t)p;
+    holder[f] = p == HELD ? badge : 0u;
+}
 
 static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
@@ -87,7 +105,8 @@ static void boot(void)
         c->slot_budget = budget[i][2];
     }
     memd_accounting_init(&world);
-    memset(owner, NO_OWNER, sizeof owner);
+    memset(place, FREE, sizeof place);
+    memset(holder, 0, sizeof holder);
     memd_check_failures = 0;
 }
 
@@ -109,13 +128,13 @@ static uint8_t next(struct input *in)
 }
 
 /* A frame the caller holds in the model, picked by k, or any number. */
-static uint32_t pick_frame(uint32_t caller_badge, uint8_t k)
+static uint32_t pick_frame(uint64_t caller_badge, uint8_t k)
 {
     if (k & 0x80u)
         return (uint32_t)k * 7u;                /* any number, often wrong */
     uint32_t seen = 0;
     for (uint32_t f = 0; f < world.total_frames; f++)
-        if (owner[f] == caller_badge && seen++ == (k & 0x3Fu))
+        if (held_by(f, caller_badge) && seen++ == (k & 0x3Fu))
             return f;
     return k & 0x3Fu;
 }
@@ -147,10 +166,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint32_t n = next(&in) % 9u;
             model_says_free_ok = n != 0u;
             for (uint32_t i = 0; i < n; i++) {
-                uint32_t f = pick_frame((uint32_t)badge, next(&in));
+                uint32_t f = pick_frame(badge, next(&in));
                 put32(msg + 16 + 4 * i, f);
                 model_free[i] = f;
-                if (f >= world.total_frames || owner[f] != badge)
+                if (f >= world.total_frames || !held_by(f, badge))
                     model_says_free_ok = false;
                 for (uint32_t j = 0; j < i; j++)
                     if (model_free[j] == f)
@@ -219,12 +238,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                knows who holds those frames. */
             if (asked == MEMD_OP_FREE)
                 for (uint32_t i = 0; i < model_free_n; i++)
-                    if (model_free[i] < world.total_frames && owner[model_free[i]] == badge)
-                        owner[model_free[i]] = UNKNOWN;
+                    if (model_free[i] < world.total_frames && held_by(model_free[i], badge))
+                        set_place(model_free[i], UNKNOWN, 0);
             if (asked == MEMD_OP_RECLAIM && len >= 12u)
                 for (uint32_t f = 0; f < world.total_frames; f++)
-                    if (owner[f] == get32(msg + 8))
-                        owner[f] = UNKNOWN;
+                    if (held_by(f, get32(msg + 8)))
+                        set_place(f, UNKNOWN, 0);
             continue;
         }
         REQUIRE(rlen >= sizeof(struct memd_reply_header));
@@ -245,28 +264,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (uint32_t i = 0; i < count; i++) {
                 uint32_t f = get32(r + 16 + 4 * i);
                 REQUIRE(f < world.total_frames);
-                REQUIRE(owner[f] == NO_OWNER || owner[f] == UNKNOWN);  /* nobody holds it */
+                REQUIRE(place[f] != HELD);             /* nobody holds it */
                 REQUIRE(caps[i] == world.runtime_slot_base + f);
-                owner[f] = (uint8_t)badge;
+                set_place(f, HELD, badge);
             }
         } else if (asked == MEMD_OP_FREE) {
             for (uint32_t i = 0; i < model_free_n; i++)
-                owner[model_free[i]] = NO_OWNER;
+                set_place(model_free[i], FREE, 0);
         } else if (asked == MEMD_OP_RECLAIM) {
             uint32_t who = get32(msg + 8);
             uint32_t reclaimed = get32(r + 8), remaining = get32(r + 12);
             uint32_t held = 0, unknown = 0;
             for (uint32_t f = 0; f < world.total_frames; f++) {
-                held += owner[f] == who;
-                unknown += owner[f] == UNKNOWN;
+                held += held_by(f, who);
+                unknown += place[f] == UNKNOWN;
             }
             REQUIRE(held <= reclaimed + remaining &&
                     reclaimed + remaining <= held + unknown);
             if (remaining != 0u)
                 return 0;   /* which frames went first is memd's choice: stop here */
             for (uint32_t f = 0; f < world.total_frames; f++)
-                if (owner[f] == who)
-                    owner[f] = NO_OWNER;
+                if (held_by(f, who))
+                    set_place(f, FREE, 0);
         }
     }
     return 0;
