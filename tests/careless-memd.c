@@ -34,6 +34,7 @@ enum mistake {
     CARELESS_OUTSIDE_WINDOW = 14,  /* retypes below its runtime window */
     CARELESS_WRONG_DETAIL = 15,    /* reports fewer frames than it manages */
     CARELESS_DELETE_HELD = 16,     /* deletes a frame a client still holds */
+    CARELESS_REVOKE_OTHER = 17,    /* on a free, also takes the next frame back */
 };
 
 __attribute__((section(".stack_reserve"), aligned(4096), used))
@@ -186,6 +187,11 @@ _Noreturn void careless_entry(const uint8_t *frame)
                 if (mistake != CARELESS_NO_CLEAR)
                     (void)sys(SYS_FRAME_CLEAR, window + f, 0, 0, 0);
                 owner[f] = 0;
+                if (mistake == CARELESS_REVOKE_OTHER && f + 1 < FRAMES) {
+                    /* the next frame, which another client may hold */
+                    (void)sys(SYS_CAP_REVOKE, window + f + 1, 0, 0, 0);
+                    (void)sys(SYS_FRAME_CLEAR, window + f + 1, 0, 0, 0);
+                }
             }
             put32(out + 8, count);
             len = 16;

@@ -242,10 +242,12 @@ struct kframe {
     bool dirty;               /* a client may have written to it */
     uint32_t number;          /* memd's name for it; UINT32_MAX until named */
     uint32_t handed;          /* how many times it went to a client */
+    bool given_back;          /* its holder freed it (memd's reply said so) */
 };
 
 struct client_view {          /* what the client believes it holds */
     bool departed;
+    uint32_t reclaimable;     /* frames rootd's reclaims let memd take back */
     uint32_t n, cap;
     uint32_t *frames;         /* frame numbers, in the order received */
     uint32_t *objs;           /* the frame objects the caps named */
@@ -349,6 +351,9 @@ static struct client_view *view(struct run *r, uint64_t badge)
 {
     return badge < MAX_BADGES ? &r->client[badge] : NULL;
 }
+
+static void view_remove_obj(struct client_view *v, uint32_t obj);
+static void offer_back(struct run *r, uint64_t badge, bool on);
 
 /* --- the envelope, built from the scenario ------------------------------ */
 
@@ -838,6 +843,19 @@ static uint32_t sys_revoke(struct run *r, struct call *c)
     if (cp->type == CAP_TYPE_FRAME) {
         struct kframe *k = &r->frames[cp->obj];
         uint64_t holder = k->holder;
+        if (k->copies != 0) {
+            /* memd may take a frame back only from a holder that gave it
+               back, or whose frames rootd reclaimed. */
+            struct client_view *hv = view(r, holder);
+            if (k->given_back)
+                k->given_back = false;
+            else if (hv != NULL && hv->reclaimable != 0) {
+                hv->reclaimable--;
+                view_remove_obj(hv, cp->obj);
+            } else
+                failf(r, "memd revokes %s, which %s holds and has not given back",
+                      frame_words(r, cp->obj), who(holder));
+        }
         uint32_t n = drop_copies(r, cp->obj);
         if (n != 0)
             tracef(r, K "%s (%s) → ok: %s's copy removed", c->desc,
@@ -919,9 +937,12 @@ static uint32_t sys_clear(struct run *r, struct call *c)
         failf(r, "memd clears slot %" PRIu64 ", which the envelope does not name", slot);
     struct kframe *k = &r->frames[cp->obj];
     if (k->copies != 0) {
-        /* The holder may write again the moment after: still dirty. */
+        /* The holder may write again the moment after: the clear is worth
+           nothing, and memd clears only what it has revoked. */
         tracef(r, K "%s (%s) → ok, but %s still holds a copy: it stays dirty",
                c->desc, frame_words(r, cp->obj), who(k->holder));
+        failf(r, "memd clears %s while %s still holds a copy",
+              frame_words(r, cp->obj), who(k->holder));
     } else {
         k->dirty = false;
         tracef(r, K "%s (%s) → ok: zeroed", c->desc, frame_words(r, cp->obj));
@@ -1207,6 +1228,7 @@ static uint32_t sys_recv(struct run *r, struct call *c)
     if (r->sent_op == MEMD_OP_FREE && r->sent_len >= 16) {
         for (uint32_t i = 16; i + 4 <= r->sent_len && r->sent_nfree < MAX_LIST; i += 4)
             r->sent_free[r->sent_nfree++] = get32(r->sent + i);
+        offer_back(r, st->badge, true);
     }
     uint32_t copy = r->sent_len < capacity ? r->sent_len : (uint32_t)capacity;
     if (!user_write(r, "the receive buffer", buf, r->sent, copy, capacity))
@@ -1504,16 +1526,47 @@ static void view_add(struct client_view *v, uint32_t number, uint32_t obj)
     v->objs[v->n++] = obj;
 }
 
-static void view_remove(struct client_view *v, uint32_t number)
+static uint32_t view_remove_at(struct client_view *v, uint32_t i)
 {
-    for (uint32_t i = 0; i < v->n; i++) {
-        if (v->frames[i] == number) {
-            memmove(&v->frames[i], &v->frames[i + 1], (v->n - i - 1) * sizeof v->frames[0]);
-            memmove(&v->objs[i], &v->objs[i + 1], (v->n - i - 1) * sizeof v->objs[0]);
-            v->n--;
+    uint32_t obj = v->objs[i];
+    memmove(&v->frames[i], &v->frames[i + 1], (v->n - i - 1) * sizeof v->frames[0]);
+    memmove(&v->objs[i], &v->objs[i + 1], (v->n - i - 1) * sizeof v->objs[0]);
+    v->n--;
+    return obj;
+}
+
+/* Forget the frame the client calls `number`; the object it named, or
+   UINT32_MAX if the client held no such frame. */
+static uint32_t view_remove(struct client_view *v, uint32_t number)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->frames[i] == number)
+            return view_remove_at(v, i);
+    return UINT32_MAX;
+}
+
+/* A client that sends a free of frames it holds gives them back: from then
+   on memd may revoke them (before its reply or after).  If memd refuses
+   the free, the client keeps them, and the offer is withdrawn. */
+static void offer_back(struct run *r, uint64_t badge, bool on)
+{
+    const struct client_view *v = view(r, badge);
+    if (v == NULL)
+        return;
+    for (uint32_t i = 0; i < r->sent_nfree; i++)
+        for (uint32_t j = 0; j < v->n; j++)
+            if (v->frames[j] == r->sent_free[i] && v->objs[j] < r->nframes)
+                r->frames[v->objs[j]].given_back = on;
+}
+
+/* Forget the frame object `obj`, whatever the client calls it. */
+static void view_remove_obj(struct client_view *v, uint32_t obj)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->objs[i] == obj) {
+            (void)view_remove_at(v, i);
             return;
         }
-    }
 }
 
 static uint32_t sys_reply(struct run *r, struct call *c)
@@ -1591,12 +1644,15 @@ static uint32_t sys_reply(struct run *r, struct call *c)
         kf->holder = to;
         kf->dirty = true;
         kf->handed++;
+        kf->given_back = false;
     }
     if (shaped)
         check_expect(r, &st->ex, &d, caps, (uint32_t)ncaps);
     /* What the client now believes it holds. */
     const struct kv *res = find_kv(d.kv, d.nkv, "result");
     const struct kv *op = find_kv(d.kv, d.nkv, "op");
+    if (r->sent_op == MEMD_OP_FREE && !(shaped && res != NULL && res->value == MEMD_OK))
+        offer_back(r, to, false);     /* refused: the client keeps its frames */
     if (shaped && res != NULL && op != NULL && res->value == MEMD_OK) {
         if (op->value == MEMD_OP_ALLOC) {
             for (uint32_t i = 0; i < d.nframes && i < ncaps; i++) {
@@ -1607,11 +1663,19 @@ static uint32_t sys_reply(struct run *r, struct call *c)
             }
         } else if (op->value == MEMD_OP_FREE && v != NULL) {
             for (uint32_t i = 0; i < r->sent_nfree; i++)
-                view_remove(v, r->sent_free[i]);
+                (void)view_remove(v, r->sent_free[i]);
         } else if (op->value == MEMD_OP_RECLAIM && r->sent_len >= 12) {
+            /* rootd took back `reclaimed` of the client's frames, memd's
+               choice which: the client's view loses each one as memd
+               revokes it, and keeps the ones that remain. */
             struct client_view *gone = view(r, get32(r->sent + 8));
-            if (gone != NULL)
-                gone->n = 0;
+            const struct kv *taken = find_kv(d.kv, d.nkv, "reclaimed");
+            const struct kv *left = find_kv(d.kv, d.nkv, "remaining");
+            if (gone != NULL && taken != NULL) {
+                gone->reclaimable += (uint32_t)taken->value;
+                if (left != NULL && left->value == 0)
+                    gone->n = 0;
+            }
         }
     }
     /* What the request did, for the count of kernel calls per request: the
