@@ -118,6 +118,18 @@ fi
 # The tester, tested: a careless image (tests/careless-memd.c) makes one
 # mistake per case in tests/selftest/, and the model must fail the run
 # with the failure the case names ("PASS" for the case with no mistake).
+# The scenario reader refuses an injected "failure" that is KERR_OK: a
+# scenario cannot ask the model to lie about what it injects.
+printf 'title an injection that is no failure\ninclude %s/tests/scenarios/standard-boot.inc\ninject CAP_REVOKE 1 ok\nexpect-startup ok\n' \
+    "$PWD" > "$SCRATCH/inject-ok.scn"
+if "$KMODEL" "$IMAGE" "$SCRATCH/inject-ok.scn" > "$SCRATCH/inject-ok.out" 2>&1; then
+    fail scenario-refuses-injected-ok "the model ran a scenario injecting ok"
+elif grep -q 'inject: an injected failure cannot be ok' "$SCRATCH/inject-ok.out"; then
+    pass scenario-refuses-injected-ok
+else
+    fail scenario-refuses-injected-ok "$(tail -1 "$SCRATCH/inject-ok.out")"
+fi
+
 for scn in tests/selftest/*.scn; do
     name=$(basename "$scn" .scn)
     want=$(sed -n 's/^# The model must say: //p' "$scn")

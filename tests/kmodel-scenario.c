@@ -959,7 +959,9 @@ static void parse_line(struct parser *p, char *line, int depth)
         if (nth == 0 || nth > UINT32_MAX)
             scn_error(p, "inject: NTH counts from 1");
         in->nth = (uint32_t)nth;
-        in->kerr = (uint32_t)NAMED_ARG(p, kerr_names, tok[3], "kernel error");
+        in->kerr = NAMED_ARG(p, kerr_names, tok[3], "kernel error");
+        if (in->kerr == KERR_OK)
+            scn_error(p, "inject: an injected failure cannot be ok");
     } else if (strcmp(d, "expect-startup") == 0) {
         if (n < 2)
             scn_error(p, "expect-startup STATUS [detail=N]");

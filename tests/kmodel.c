@@ -673,7 +673,7 @@ struct call {
     uint64_t nr;
     char desc[256];
     bool injected;
-    uint32_t inject_kerr;
+    uint64_t inject_kerr;         /* may be wider than 32 bits */
 };
 
 #define K "  memd → kernel    "
@@ -703,9 +703,14 @@ static bool injected(struct run *r, struct call *c, uint32_t *kerr)
 {
     if (!c->injected)
         return false;
-    tracef(r, K "%s → failed: %s (a failure the scenario injects)", c->desc,
-           WORD(kerr_names, c->inject_kerr));
-    *kerr = c->inject_kerr;
+    if (c->inject_kerr > UINT32_MAX)
+        tracef(r, K "%s → failed: %#" PRIx64 " (a failure the scenario injects, "
+                  "wider than any kernel error)", c->desc, c->inject_kerr);
+    else
+        tracef(r, K "%s → failed: %s (a failure the scenario injects)", c->desc,
+               WORD(kerr_names, c->inject_kerr));
+    /* the model's own bookkeeping sees a failure, whatever its width */
+    *kerr = c->inject_kerr > UINT32_MAX ? KERR_INVALID_ARGUMENT : (uint32_t)c->inject_kerr;
     return true;
 }
 
@@ -1852,7 +1857,7 @@ static void syscall_stop(struct run *r)
         r->fatal = true;
         return;
     }
-    regs.rax = kerr;
+    regs.rax = c.injected ? c.inject_kerr : kerr;   /* all 64 bits of it */
     if (ptrace(PTRACE_SETREGS, r->pid, NULL, &regs) != 0) {
         failf(r, "PTRACE_SETREGS: %s", strerror(errno));
         r->fatal = true;

@@ -105,7 +105,8 @@ struct scn_poke {
 struct scn_inject {
     uint32_t sys;             /* a SYS_* number */
     uint32_t nth;             /* the nth call of it (1-based) fails */
-    uint32_t kerr;
+    uint64_t kerr;            /* what rax says: not KERR_OK, and it may be
+                                 wider than 32 bits, which no KERR_* is */
 };
 
 enum msg_kind { MSG_ALLOC, MSG_FREE, MSG_STATS, MSG_RECLAIM, MSG_RAW };
