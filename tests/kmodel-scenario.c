@@ -656,7 +656,8 @@ static bool is_verb(const char *w)
 {
     return strcmp(w, "alloc") == 0 || strcmp(w, "free") == 0 ||
            strcmp(w, "stats") == 0 || strcmp(w, "reclaim") == 0 ||
-           strcmp(w, "raw") == 0 || strcmp(w, "departs") == 0;
+           strcmp(w, "raw") == 0 || strcmp(w, "departs") == 0 ||
+           strcmp(w, "returns") == 0;
 }
 
 /* SENDER VERB ARGS... [op=N] [version=N] [reserved=N] [count=N] [pad=N] [cut=N] */
@@ -667,6 +668,13 @@ static void parse_message(struct parser *p, uint64_t badge, char **tok, int n)
         if (n != 1)
             scn_error(p, "client B departs");
         struct step *st = new_step(p, STEP_DEPART);
+        st->badge = badge;
+        return;
+    }
+    if (strcmp(verb, "returns") == 0) {
+        if (n != 1)
+            scn_error(p, "client B returns");
+        struct step *st = new_step(p, STEP_RETURN);
         st->badge = badge;
         return;
     }

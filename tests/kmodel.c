@@ -1142,6 +1142,16 @@ static const struct step *next_message(struct run *r)
             return st;
         if (st->kind == STEP_CHECK) {
             run_check(r, st);
+        } else if (st->kind == STEP_RETURN) {
+            /* The client restarts under the same badge, as the book says
+               it may: it sends again, and holds what it still held. */
+            struct client_view *v = view(r, st->badge);
+            if (v == NULL || !v->departed)
+                failf(r, "line %u: %s returns, but it never departed", st->line,
+                      who(st->badge));
+            else
+                v->departed = false;
+            tracef(r, "%s returns, under the same badge", who(st->badge));
         } else {
             struct client_view *v = view(r, st->badge);
             uint32_t copies = 0;

@@ -127,7 +127,7 @@ struct expect {
     struct record_expect record[MAX_RECORDS];
 };
 
-enum step_kind { STEP_MSG, STEP_CHECK, STEP_DEPART };
+enum step_kind { STEP_MSG, STEP_CHECK, STEP_DEPART, STEP_RETURN };
 
 enum check_kind { CHECK_HOLDS, CHECK_COPIES, CHECK_CALLS, CHECK_UNTYPED_USED,
                   CHECK_FRAMES_MADE };
