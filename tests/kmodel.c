@@ -517,8 +517,13 @@ static void kernel_setup(struct run *r)
         c->rights = (uint8_t)sl->real_rights;
         switch (sl->real_type) {
         case CAP_TYPE_ENDPOINT:
-            c->obj = sl->listed && sl->use == MEMD_USE_MEM_ENDPOINT ? EP_MEM
-                   : sl->listed && sl->use == MEMD_USE_READY_ENDPOINT ? EP_READY
+            /* Which endpoint a slot holds is the kernel's fact, fixed by
+               the ABI's slots, not what the envelope says of it: memd
+               serves on slot 2224 and reports on slot 2225 whatever the
+               envelope lists (a refusal of an envelope that omits or
+               mislabels slot 2225 still reaches rootd). */
+            c->obj = sl->slot == SLOT_KERNEL_MEM_ENDPOINT ? EP_MEM
+                   : sl->slot == SLOT_ROOTD_READY_ENDPOINT ? EP_READY
                    : EP_OTHER;
             break;
         case CAP_TYPE_UNTYPED: {
