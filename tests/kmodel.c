@@ -227,7 +227,8 @@ struct cap {
 struct kuntyped {
     uint32_t slot;
     uint64_t base;
-    uint32_t bits;
+    uint32_t bits;            /* its real size, 2^bits bytes */
+    uint32_t declared_bits;   /* the size the envelope declares for it */
     bool device;
     uint64_t watermark;       /* bytes retyped so far */
     bool described;           /* the envelope's untyped table names it as RAM */
@@ -502,6 +503,7 @@ static void kernel_setup(struct run *r)
         k->slot = (uint32_t)u->slot;
         k->base = u->base;
         k->bits = (uint32_t)u->real_bits;
+        k->declared_bits = (uint32_t)u->bits;
         k->device = (u->flags & MEMD_UNTYPED_DEVICE) != 0u;
         k->described = !k->device && !u->unlisted;
         if (k->described && u->bits >= MEMD_FRAME_BITS && u->bits <= MEMD_UNTYPED_MAX_BITS)
@@ -788,6 +790,18 @@ static uint32_t sys_retype(struct run *r, struct call *c)
     }
     struct kuntyped *u = untyped_of(r, ucap);
     uint64_t size = u != NULL ? (uint64_t)1 << u->bits : 0;
+    if (u != NULL && size - u->watermark < (count << MEMD_FRAME_BITS) &&
+        u->declared_bits > u->bits && u->declared_bits < 64u &&
+        ((uint64_t)1 << u->declared_bits) - u->watermark >= (count << MEMD_FRAME_BITS)) {
+        /* The envelope declared a larger untyped than the kernel holds.
+           memd cannot know (a query tells a slot's type and rights, not
+           its size), so this refusal is the kernel's, not memd's fault:
+           it is told, and the run goes on. */
+        tracef(r, K "%s → refused: %s (the untyped is smaller than the envelope "
+                  "declares: memd cannot know)", c->desc,
+               WORD(kerr_names, KERR_NOT_ENOUGH_MEMORY));
+        return KERR_NOT_ENOUGH_MEMORY;
+    }
     if (u == NULL || size - u->watermark < (count << MEMD_FRAME_BITS))
         return refuse(r, c, KERR_NOT_ENOUGH_MEMORY, "the untyped has too little left");
     /* What the kernel allows but memd has promised not to do. */
