@@ -1,7 +1,9 @@
 # Makefile for memd.  The source is memd.nw; everything made lands in build/.
 #
 #   make            install what is missing, tangle, build the image, weave the book
-#   make test       run every test (TAP lines, then "N passed, N failed")
+#   make test       run every test (TAP lines, then "N passed, N failed");
+#                   make test AREAS="frames service": build what those
+#                   areas need, then run them alone
 #   make run        boot the image under the kernel model: a demo session
 #   make html       weave the HTML alone (seconds): build/memd.html
 #   make check      structural checks of the web, then the static analysers
@@ -257,9 +259,25 @@ $(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
 	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
 
 # (After the variables it names: make expands prerequisites as it reads.)
-test: all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
+# `make test` runs every area; `make test AREAS="frames service"` builds
+# what those areas need, and only that, then runs them: if the build fails,
+# nothing runs, so no test ever reports on a stale program.
+AREAS ?=
+AREA_NEEDS_web := all
+AREA_NEEDS_book := all
+AREA_NEEDS_valgrind := $(PLAIN_PROGS)
+AREA_NEEDS_fuzz := $(FUZZ_BINS) $(TEST_PROGS)
+AREA_NEEDS_bench := $(BENCH_PROG)
+AREA_NEEDS_image := $(IMAGE) $(TANGLE_STAMP)
+AREA_NEEDS_e2e := $(IMAGE) $(KMODEL) $(CARELESS)
+AREA_NEEDS_lines := $(TANGLE_STAMP)
+AREA_NEEDS_firsthour := all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
+$(foreach t,$(TEST_NAMES),$(eval AREA_NEEDS_$(t) := $(HOST_OBJDIR)/test-$(t)))
+TEST_NEEDS := $(if $(strip $(AREAS)),$(foreach a,$(AREAS),$(if $(filter undefined,$(origin AREA_NEEDS_$(a))),$(error make test: no area named '$(a)'; the areas: web book $(TEST_NAMES) valgrind fuzz bench image e2e lines firsthour),$(AREA_NEEDS_$(a)))),all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS))
+
+test: $(TEST_NEEDS)
 	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
-	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run $(AREAS)
 
 # The first thing to try after make: memd boots under the kernel model,
 # checks the authority it was handed, and serves a short session.

@@ -73,3 +73,30 @@ else
         fi
     fi
 fi
+
+# Tests never run stale.  In a scratch copy of the tree: `make test
+# AREAS=frames` after a change that breaks the build runs nothing (no TAP
+# line, a non-zero status); after a change that breaks a case, it rebuilds
+# and reports that case as failing, not the old program's pass.
+mkdir -p "$SCRATCH/s/tests" "$SCRATCH/s/build"
+cp Makefile tangle linker.ld "$SCRATCH/s/"
+cp tests/run "$SCRATCH/s/tests/"
+cp "$BUILD/.deps-ok" "$SCRATCH/s/build/" 2>/dev/null
+cp memd.nw "$SCRATCH/s/memd.nw"
+if ! (cd "$SCRATCH/s" && make -s test AREAS=frames) > "$SCRATCH/s/first.out" 2>&1; then
+    fail stale-never-runs "the scratch tree's frames area did not pass: $(tail -1 "$SCRATCH/s/first.out")"
+else
+    awk '{ print } $0 == "static void case_frame_budget(void)" { getline; print; print "    this_does_not_compile;" }' \
+        memd.nw > "$SCRATCH/s/memd.nw"
+    (cd "$SCRATCH/s" && make -s test AREAS=frames) > "$SCRATCH/s/broken.out" 2>&1; rc=$?
+    awk '$0 == "static void case_frame_budget(void)" { print; getline; print; print "    EXPECT(0, \"broken on purpose\");"; next } { print }' \
+        memd.nw > "$SCRATCH/s/memd.nw"
+    (cd "$SCRATCH/s" && make -s test AREAS=frames) > "$SCRATCH/s/failing.out" 2>&1; rc2=$?
+    if [ $rc -eq 0 ] || grep -q '^ok ' "$SCRATCH/s/broken.out"; then
+        fail stale-never-runs "after a change that does not compile, tests ran (status $rc)"
+    elif [ $rc2 -eq 0 ] || ! grep -q '^not ok [0-9]* - frames/frame-budget (broken on purpose)' "$SCRATCH/s/failing.out"; then
+        fail stale-never-runs "after a change that breaks frames/frame-budget, it was not reported failing: $(grep 'frame-budget' "$SCRATCH/s/failing.out" | head -1)"
+    else
+        pass stale-never-runs
+    fi
+fi

@@ -67,8 +67,18 @@ else
     expect prose-edit-keeps-mtimes cmp "$SCRATCH/p/mtimes.before" "$SCRATCH/p/mtimes.after"
 fi
 
-# Weaving again gives the same bytes, HTML and PDF.
-if ./weave memd.nw "$SCRATCH/w" >/dev/null 2>&1; then
+# Weaving again gives the same bytes, HTML and PDF.  A book woven before
+# its last change (make's stamp build/.woven older than memd.nw or weave;
+# weave rewrites an output only when its bytes change, so the stamp, not
+# the outputs' times, says when it last ran) is stale, and said to be so.
+stale=""
+if [ ! -f "$BUILD/.woven" ] || [ memd.nw -nt "$BUILD/.woven" ] || [ weave -nt "$BUILD/.woven" ]; then
+    stale="build/memd.html and build/memd.pdf were woven before the last change of memd.nw or weave (run make)"
+fi
+if [ -n "$stale" ]; then
+    fail weave-html-reproducible "the book is stale: $stale"
+    fail weave-pdf-reproducible "the book is stale: $stale"
+elif ./weave memd.nw "$SCRATCH/w" >/dev/null 2>&1; then
     expect weave-html-reproducible cmp "$SCRATCH/w/memd.html" "$BUILD/memd.html"
     expect weave-pdf-reproducible cmp "$SCRATCH/w/memd.pdf" "$BUILD/memd.pdf"
 else
