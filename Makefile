@@ -277,7 +277,7 @@ TEST_NEEDS := $(if $(strip $(AREAS)),$(foreach a,$(AREAS),$(if $(filter undefine
 
 test: $(TEST_NEEDS)
 	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
-	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run $(AREAS)
+	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run$(if $(strip $(AREAS)), $(AREAS))
 
 # The first thing to try after make: memd boots under the kernel model,
 # checks the authority it was handed, and serves a short session.
