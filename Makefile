@@ -29,39 +29,55 @@ CC_NAME := $(notdir $(firstword $(CC)))
 CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
 
 # ---------------------------------------------------------------------------
-# Dependencies: Debian packages, installed by apt-get when make runs as root;
+# Dependencies: Debian packages, by goal, each group checked (and, when make
+# runs as root, installed by apt-get) only by the targets that need it;
 # otherwise make prints the command to run and stops.
-# graphviz draws the book's diagrams, in the fonts of fonts-dejavu-core;
-# chromium (headless) and poppler-utils let tests/book.sh look at the book
-# as a reader does.
-DEB_PACKAGES := make gcc clang binutils gdb noweb pandoc python3 \
-	texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-	lmodern poppler-utils cppcheck clang-tidy valgrind libclang-rt-14-dev \
-	graphviz fonts-dejavu-core chromium
+#   image: what tangles the book and compiles the image;
+#   book:  what weaves it (graphviz draws the diagrams, in the fonts of
+#          fonts-dejavu-core);
+#   test:  what checks it (chromium, headless, and poppler-utils let
+#          tests/book.sh look at the book as a reader does).
+IMAGE_PACKAGES := make gcc binutils noweb
+BOOK_PACKAGES := pandoc python3 texlive-latex-recommended texlive-latex-extra \
+	texlive-fonts-recommended lmodern graphviz fonts-dejavu-core
+TEST_PACKAGES := clang gdb poppler-utils cppcheck clang-tidy valgrind \
+	libclang-rt-14-dev chromium
+DEB_PACKAGES := $(IMAGE_PACKAGES) $(BOOK_PACKAGES) $(TEST_PACKAGES)
 
+IMAGE_DEPS := $(BUILD)/.deps-image
+BOOK_DEPS := $(BUILD)/.deps-book
+# Every group: what make test, make check, make fuzz and make bench need.
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-$(DEPS_STAMP): Makefile
+# deps-rule STAMP PREREQUISITES GROUP PACKAGES: the rule that installs (as
+# root) or names what is missing of a group.
+define deps-rule
+$(1): $(2)
 	@mkdir -p $(BUILD)
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | \
-	        grep -q '^install ok installed$$' || missing="$$missing $$p"; \
+	for p in $(4); do \
+	    dpkg-query -W -f='$$$${Status}\n' "$$$$p" 2>/dev/null | \
+	        grep -q '^install ok installed$$$$' || missing="$$$$missing $$$$p"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	    if [ "$$(id -u)" = 0 ]; then \
-	        echo "make: installing Debian packages:$$missing"; \
+	if [ -n "$$$$missing" ]; then \
+	    if [ "$$$$(id -u)" = 0 ]; then \
+	        echo "make: installing Debian packages ($(3)):$$$$missing"; \
 	        apt-get update -q && \
 	        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	            --no-install-recommends $$missing || exit 1; \
+	            --no-install-recommends $$$$missing || exit 1; \
 	    else \
-	        echo "make: these Debian packages are missing:$$missing" >&2; \
+	        echo "make: these Debian packages ($(3)) are missing:$$$$missing" >&2; \
 	        echo "make: install them as root with:" >&2; \
-	        echo "    apt-get install -y --no-install-recommends$$missing" >&2; \
+	        echo "    apt-get update && apt-get install -y --no-install-recommends$$$$missing" >&2; \
 	        exit 1; \
 	    fi; \
 	fi
-	@touch $@
+	@touch $$@
+endef
+
+$(eval $(call deps-rule,$(IMAGE_DEPS),Makefile,image,$(IMAGE_PACKAGES)))
+$(eval $(call deps-rule,$(BOOK_DEPS),Makefile $(IMAGE_DEPS),book,$(BOOK_PACKAGES)))
+$(eval $(call deps-rule,$(DEPS_STAMP),Makefile $(BOOK_DEPS),test,$(TEST_PACKAGES)))
 
 # ---------------------------------------------------------------------------
 # Tangling.  The stamp records that tangle ran; tangle itself rewrites only
@@ -73,7 +89,7 @@ ROOTS := $(shell sed -n 's/^| `\([^`]*\)` | `build\/[^`]*` |.*/\1/p' $(WEB))
 TANGLED := $(addprefix $(BUILD)/,$(ROOTS))
 TEST_NAMES := $(patsubst test-%.c,%,$(filter test-%.c,$(ROOTS)))
 
-$(TANGLE_STAMP): $(WEB) tangle $(DEPS_STAMP)
+$(TANGLE_STAMP): $(WEB) tangle $(IMAGE_DEPS)
 	./tangle $(WEB) $(BUILD)
 	@touch $@
 
@@ -146,13 +162,13 @@ $(IMAGE): $(IMAGE_OBJS) linker.ld $(IMAGE_CC_STAMP)
 
 # The book.
 $(BUILD)/memd.html $(BUILD)/memd.pdf: $(BUILD)/.woven ;
-$(BUILD)/.woven: $(WEB) weave $(DEPS_STAMP)
+$(BUILD)/.woven: $(WEB) weave $(BOOK_DEPS)
 	./weave $(WEB) $(BUILD)
 	@touch $@
 
 # The HTML alone, in a few seconds, for the edit loop (the PDF waits for
 # the next make).
-html: $(DEPS_STAMP)
+html: $(BOOK_DEPS)
 	./weave --html-only $(WEB) $(BUILD)
 
 # The benchmark (see memd.nw, "Measuring the cost"): the core compiled
@@ -217,11 +233,11 @@ FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN_COMMON) -I$(BUILD) -DMEMD_CHECKING=1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
-		$(HEADERS) $(BUILD)/memd-host.h
+		$(HEADERS) $(BUILD)/memd-host.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c
 
-fuzz: $(FUZZ_BINS) $(TEST_PROGS)
+fuzz: $(FUZZ_BINS) $(TEST_PROGS) | $(DEPS_STAMP)
 	@HOST_BIN=$(HOST_OBJDIR) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Coverage: the host tests built with gcov instrumentation (no sanitizers),
@@ -275,7 +291,7 @@ AREA_NEEDS_firsthour := all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PR
 $(foreach t,$(TEST_NAMES),$(eval AREA_NEEDS_$(t) := $(HOST_OBJDIR)/test-$(t)))
 TEST_NEEDS := $(if $(strip $(AREAS)),$(foreach a,$(AREAS),$(if $(filter undefined,$(origin AREA_NEEDS_$(a))),$(error make test: no area named '$(a)'; the areas: web book $(TEST_NAMES) valgrind fuzz bench image e2e lines firsthour),$(AREA_NEEDS_$(a)))),all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS))
 
-test: $(TEST_NEEDS)
+test: $(TEST_NEEDS) | $(DEPS_STAMP)
 	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
 	    FUZZ_TARGETS="$(FUZZ_TARGETS)" BENCH_PROG=$(BENCH_PROG) tests/run$(if $(strip $(AREAS)), $(AREAS))
 
@@ -284,10 +300,10 @@ test: $(TEST_NEEDS)
 run: $(IMAGE) $(KMODEL)
 	@$(KMODEL) $(IMAGE) tests/scenarios/demo.scn
 
-check: $(TANGLE_STAMP)
+check: $(TANGLE_STAMP) | $(DEPS_STAMP)
 	@tests/check
 
-bench: $(BENCH_PROG) $(BUILD)/bench-frames.sh
+bench: $(BENCH_PROG) $(BUILD)/bench-frames.sh | $(DEPS_STAMP)
 	sh $(BUILD)/bench-frames.sh $(BENCH_PROG) $(BUILD)
 
 # The review copy: for each root of the map, its code with the prose that
