@@ -135,3 +135,19 @@ for cc in gcc clang gcc; do
     esac
 done
 [ $ok = 1 ] && pass compiler-decides-the-build || fail compiler-decides-the-build "$why"
+
+# Building the image needs only what tangles and compiles it: in a bare
+# copy of the tree, `make -n build/memd` checks for no package of the book
+# or of the tests.
+sd="$SCRATCH/deps"
+mkdir -p "$sd" && cp Makefile tangle linker.ld memd.nw "$sd/"
+(cd "$sd" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n build/memd) > "$SCRATCH/deps.out" 2>&1
+asked=$(sed -n 's/.*for p in \([^;]*\); do.*/\1/p' "$SCRATCH/deps.out" | tr '\n' ' ')
+case " $asked " in
+    *" gcc "*) case $asked in
+                   *pandoc*|*texlive*|*chromium*|*valgrind*|*clang*)
+                       fail image-needs-only-its-packages "make build/memd checks for: $asked" ;;
+                   *) pass image-needs-only-its-packages ;;
+               esac ;;
+    *) fail image-needs-only-its-packages "no package check found in make -n build/memd: $(head -2 "$SCRATCH/deps.out" | tr '\n' ' ')" ;;
+esac
