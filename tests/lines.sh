@@ -83,8 +83,9 @@ cp Makefile tangle linker.ld "$SCRATCH/s/"
 cp tests/run "$SCRATCH/s/tests/"
 cp "$BUILD/.deps-ok" "$SCRATCH/s/build/" 2>/dev/null
 cp memd.nw "$SCRATCH/s/memd.nw"
-if ! (cd "$SCRATCH/s" && make -s test AREAS=frames) > "$SCRATCH/s/first.out" 2>&1; then
-    fail stale-never-runs "the scratch tree's frames area did not pass: $(tail -1 "$SCRATCH/s/first.out")"
+(cd "$SCRATCH/s" && make -s test AREAS=frames) > "$SCRATCH/s/first.out" 2>&1
+if ! grep -q '^\(not \)\{0,1\}ok [0-9]* - frames/' "$SCRATCH/s/first.out"; then
+    fail stale-never-runs "the scratch tree's frames area did not run: $(tail -1 "$SCRATCH/s/first.out")"
 else
     awk '{ print } $0 == "static void case_frame_budget(void)" { getline; print; print "    this_does_not_compile;" }' \
         memd.nw > "$SCRATCH/s/memd.nw"
