@@ -243,7 +243,7 @@ struct kframe {
     bool dirty;               /* a client may have written to it */
     uint32_t number;          /* memd's name for it; UINT32_MAX until named */
     uint32_t handed;          /* how many times it went to a client */
-    bool given_back;          /* its holder freed it (memd's reply said so) */
+    bool given_back;          /* its holder sent a free naming it */
 };
 
 struct client_view {          /* what the client believes it holds */
