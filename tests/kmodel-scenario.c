@@ -664,17 +664,11 @@ static bool is_verb(const char *w)
 static void parse_message(struct parser *p, uint64_t badge, char **tok, int n)
 {
     const char *verb = tok[0];
-    if (strcmp(verb, "departs") == 0) {
+    bool departs = strcmp(verb, "departs") == 0;
+    if (departs || strcmp(verb, "returns") == 0) {   /* a client's life, no message */
         if (n != 1)
-            scn_error(p, "client B departs");
-        struct step *st = new_step(p, STEP_DEPART);
-        st->badge = badge;
-        return;
-    }
-    if (strcmp(verb, "returns") == 0) {
-        if (n != 1)
-            scn_error(p, "client B returns");
-        struct step *st = new_step(p, STEP_RETURN);
+            scn_error(p, departs ? "client B departs" : "client B returns");
+        struct step *st = new_step(p, departs ? STEP_DEPART : STEP_RETURN);
         st->badge = badge;
         return;
     }
