@@ -48,6 +48,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kernel.h"
 #include "kmodel.h"
 
 /* Little-endian bytes, as the wire has them. */
@@ -211,49 +212,6 @@ static bool image_range_ok(const struct image *im, uint64_t addr, uint64_t len,
     return false;
 }
 
-/* ======================================================================
- * The kernel's state: memd's capability space, the objects its
- * capabilities name, and the copies handed to clients.
- * ====================================================================== */
-
-enum ep_id { EP_NONE, EP_MEM, EP_READY, EP_OTHER };
-
-struct cap {
-    uint8_t type;
-    uint8_t rights;
-    uint32_t obj;             /* untyped: index; frame: index; endpoint: ep_id */
-};
-
-struct kuntyped {
-    uint32_t slot;
-    uint64_t base;
-    uint32_t bits;            /* its real size, 2^bits bytes */
-    uint32_t declared_bits;   /* the size the envelope declares for it */
-    bool device;
-    uint64_t watermark;       /* bytes retyped so far */
-    bool described;           /* the envelope's untyped table names it as RAM */
-};
-
-struct kframe {
-    uint64_t phys;
-    uint32_t untyped;         /* its parent untyped, or UINT32_MAX */
-    uint32_t slot;            /* memd's slot holding it; UINT32_MAX if deleted */
-    uint32_t copies;          /* copies alive in clients' spaces */
-    uint64_t holder;          /* the badge holding the copy */
-    bool dirty;               /* a client may have written to it */
-    uint32_t number;          /* memd's name for it; UINT32_MAX until named */
-    uint32_t handed;          /* how many times it went to a client */
-    bool given_back;          /* its holder sent a free naming it */
-};
-
-struct client_view {          /* what the client believes it holds */
-    bool departed;
-    uint32_t reclaimable;     /* frames rootd's reclaims let memd take back */
-    uint32_t n, cap;
-    uint32_t *frames;         /* frame numbers, in the order received */
-    uint32_t *objs;           /* the frame objects the caps named */
-};
-
 struct req_stat { char what[32]; uint32_t calls; };
 
 struct run {
@@ -266,21 +224,11 @@ struct run {
     char first_failure[512];
     bool fatal;               /* stop the run */
     pid_t pid;
-    /* the kernel */
-    struct cap *cspace;       /* MEMD_CSPACE_SLOTS slots */
-    uint32_t nuntyped;
-    struct kuntyped untyped[MAX_UNTYPED];
-    uint32_t nframes, cap_frames;
-    struct kframe *frames;
-    uint32_t frames_made;     /* frames memd retyped */
-    uint32_t *by_number;      /* frame number -> frame index + 1 */
+    /* the kernel (tests/kernel.c) */
+    struct kernel k;
     uint64_t calls[0x100];    /* by system-call number */
     uint64_t calls_total;
-    /* the envelope as memd received it */
-    uint32_t window_base, window_count;
     uint32_t ram_frames;      /* what rootd expects in the ready report */
-    bool named[MEMD_TRANSFER_SLOT_COUNT];  /* slots the envelope names */
-    bool queried[MEMD_TRANSFER_SLOT_COUNT];/* ... that memd asked the kernel about */
     /* the conversation */
     bool reported;            /* memd sent its ready report */
     uint32_t reported_status;
@@ -293,8 +241,6 @@ struct run {
     uint8_t sent[IPC_MSG_BUFFER_BYTES];
     uint32_t sent_len;
     uint32_t sent_op;
-    uint32_t sent_free[MAX_LIST];  /* the frames a FREE named */
-    uint32_t sent_nfree;
     uint32_t req_calls;
     bool open_req;            /* replied; the turn's work after the reply goes on */
     char req_what[32];        /* what the request did, for the summary */
@@ -302,7 +248,6 @@ struct run {
     uint32_t nreq, cap_req;
     struct req_stat *req;
     uint32_t messages;
-    struct client_view client[MAX_BADGES];
 };
 
 /* --- the trace ------------------------------------------------------- */
@@ -337,24 +282,17 @@ static void failf(struct run *r, const char *fmt, ...)
         snprintf(r->first_failure, sizeof r->first_failure, "%s", msg);
 }
 
-static const char *who(uint64_t badge)
+/* The kernel's reports (tests/kernel.c), into the trace. */
+static void kernel_traces(void *ctx, const char *line)
 {
-    char *b = ring_buf();
-    if (badge == MEMD_BADGE_ROOTD)
-        return "rootd";
-    if (badge == MEMD_BADGE_NONE)
-        return "unbadged";
-    snprintf(b, 96, "client %" PRIu64, badge);
-    return b;
+    struct run *r = ctx;
+    fprintf(r->trace, "%s\n", line);
 }
 
-static struct client_view *view(struct run *r, uint64_t badge)
+static void kernel_finds(void *ctx, const char *what)
 {
-    return badge < MAX_BADGES ? &r->client[badge] : NULL;
+    failf(ctx, "%s", what);
 }
-
-static void view_remove_obj(struct client_view *v, uint32_t obj);
-static void offer_back(struct run *r, uint64_t badge, bool on);
 
 /* --- the envelope, built from the scenario ------------------------------ */
 
@@ -466,88 +404,53 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
 
 /* --- setting up the kernel's side from the scenario --------------------- */
 
-static uint32_t new_frame(struct run *r, uint64_t phys, uint32_t untyped,
-                          uint32_t slot)
-{
-    if (r->nframes == r->cap_frames) {
-        r->cap_frames = r->cap_frames != 0 ? 2 * r->cap_frames : 256;
-        r->frames = xrealloc(r->frames, r->cap_frames * sizeof *r->frames);
-    }
-    struct kframe *f = &r->frames[r->nframes];
-    memset(f, 0, sizeof *f);
-    f->phys = phys;
-    f->untyped = untyped;
-    f->slot = slot;
-    f->number = UINT32_MAX;
-    return r->nframes++;
-}
-
 static void kernel_setup(struct run *r)
 {
     const struct scenario *s = r->s;
-    r->cspace = xcalloc(MEMD_CSPACE_SLOTS, sizeof *r->cspace);
-    r->by_number = xcalloc(FRAME_NUMBERS, sizeof *r->by_number);
-    r->window_base = (uint32_t)or_default(s->e_wbase, 0);
-    r->window_count = (uint32_t)or_default(s->e_wcount, 0);
-    for (uint32_t i = 0; i < s->nslots; i++) {
-        const struct scn_slot *sl = &s->slot[i];
-        if (sl->listed && sl->slot >= MEMD_TRANSFER_SLOT_FIRST &&
-            sl->slot < MEMD_TRANSFER_SLOT_END)
-            r->named[sl->slot - MEMD_TRANSFER_SLOT_FIRST] = true;
-    }
-    r->named[SLOT_ROOTD_READY_ENDPOINT - MEMD_TRANSFER_SLOT_FIRST] = true;
+    struct kernel *k = &r->k;
+    k_init(k);
+    k->trace = kernel_traces;
+    k->broken = kernel_finds;
+    k->ctx = r;
+    k_window(k, (uint32_t)or_default(s->e_wbase, 0), (uint32_t)or_default(s->e_wcount, 0));
+    for (uint32_t i = 0; i < s->nslots; i++)
+        if (s->slot[i].listed)
+            k_name(k, s->slot[i].slot);
+    k_name(k, SLOT_ROOTD_READY_ENDPOINT);
     /* The untyped objects: one per untyped line, in its slot. */
     for (uint32_t i = 0; i < s->nuntyped; i++) {
         const struct scn_untyped *u = &s->untyped[i];
-        struct kuntyped *k = &r->untyped[r->nuntyped++];
-        k->slot = (uint32_t)u->slot;
-        k->base = u->base;
-        k->bits = (uint32_t)u->real_bits;
-        k->declared_bits = (uint32_t)u->bits;
-        k->device = (u->flags & MEMD_UNTYPED_DEVICE) != 0u;
-        k->described = !k->device && !u->unlisted;
-        if (k->described && u->bits >= MEMD_FRAME_BITS && u->bits <= MEMD_UNTYPED_MAX_BITS)
+        bool device = (u->flags & MEMD_UNTYPED_DEVICE) != 0u;
+        bool described = !device && !u->unlisted;
+        const struct scn_slot *sl = NULL;
+        for (uint32_t j = 0; j < s->nslots; j++)
+            if (s->slot[j].slot == u->slot && s->slot[j].real)
+                sl = &s->slot[j];
+        (void)k_put_untyped(k, u->slot, sl != NULL ? (uint32_t)sl->real_rights : 0u, u->base,
+                            (uint32_t)u->real_bits, (uint32_t)u->bits, device, described);
+        if (sl == NULL || sl->real_type != CAP_TYPE_UNTYPED)   /* no capability to it */
+            (void)k_put(k, u->slot, CAP_TYPE_EMPTY, 0);
+        if (described && u->bits >= MEMD_FRAME_BITS && u->bits <= MEMD_UNTYPED_MAX_BITS)
             r->ram_frames += 1u << (u->bits - MEMD_FRAME_BITS);
     }
-    /* The capabilities the kernel really holds in memd's slots. */
+    /* The capabilities the kernel really holds in memd's slots.  Which
+       endpoint a slot holds is the kernel's fact, fixed by the ABI's
+       slots, not what the envelope says of it: memd serves on slot 2224
+       and reports on slot 2225 whatever the envelope lists (a refusal of
+       an envelope that omits or mislabels slot 2225 still reaches
+       rootd). */
     for (uint32_t i = 0; i < s->nslots; i++) {
         const struct scn_slot *sl = &s->slot[i];
         if (!sl->real || sl->slot >= MEMD_CSPACE_SLOTS)
             continue;
-        struct cap *c = &r->cspace[sl->slot];
-        c->type = (uint8_t)sl->real_type;
-        c->rights = (uint8_t)sl->real_rights;
-        switch (sl->real_type) {
-        case CAP_TYPE_ENDPOINT:
-            /* Which endpoint a slot holds is the kernel's fact, fixed by
-               the ABI's slots, not what the envelope says of it: memd
-               serves on slot 2224 and reports on slot 2225 whatever the
-               envelope lists (a refusal of an envelope that omits or
-               mislabels slot 2225 still reaches rootd). */
-            c->obj = sl->slot == SLOT_KERNEL_MEM_ENDPOINT ? EP_MEM
-                   : sl->slot == SLOT_ROOTD_READY_ENDPOINT ? EP_READY
-                   : EP_OTHER;
-            break;
-        case CAP_TYPE_UNTYPED: {
-            uint32_t k;
-            for (k = 0; k < r->nuntyped && r->untyped[k].slot != sl->slot; k++)
-                ;
-            if (k == r->nuntyped) {    /* no untyped line: an empty region */
-                r->untyped[k].slot = sl->slot;
-                r->untyped[k].bits = 0;
-                r->nuntyped++;
-            }
-            c->obj = k;
-            break;
-        }
-        case CAP_TYPE_FRAME:
-            c->obj = new_frame(r, 0xF0000000u + 0x1000u * (uint64_t)i,
-                               UINT32_MAX, sl->slot);
-            break;
-        default:
-            c->obj = 0;
-            break;
-        }
+        const struct k_cap *c = k_slot(k, sl->slot);
+        if (sl->real_type == CAP_TYPE_UNTYPED && c->type == CAP_TYPE_UNTYPED)
+            continue;   /* its untyped line put it there */
+        if (sl->real_type == CAP_TYPE_FRAME)
+            (void)k_put_frame(k, sl->slot, (uint32_t)sl->real_rights,
+                              0xF0000000u + 0x1000u * (uint64_t)i);
+        else
+            (void)k_put(k, sl->slot, (uint32_t)sl->real_type, (uint32_t)sl->real_rights);
     }
 }
 
@@ -685,18 +588,6 @@ struct call {
 
 #define K "  memd → kernel    "
 
-static bool window_has(const struct run *r, uint64_t slot)
-{
-    return slot >= r->window_base && slot - r->window_base < r->window_count;
-}
-
-static bool slot_named(const struct run *r, uint64_t slot)
-{
-    if (slot >= MEMD_TRANSFER_SLOT_FIRST && slot < MEMD_TRANSFER_SLOT_END)
-        return r->named[slot - MEMD_TRANSFER_SLOT_FIRST];
-    return window_has(r, slot);
-}
-
 /* The kernel refuses: traced, and a failure, since memd checks what it
    asks before asking (unless the scenario injected the refusal). */
 static uint32_t refuse(struct run *r, struct call *c, uint32_t kerr, const char *why)
@@ -721,39 +612,28 @@ static bool injected(struct run *r, struct call *c, uint32_t *kerr)
     return true;
 }
 
-static const char *cap_words(const struct cap *c)
+/* The kernel's answer to a call carried out by tests/kernel.c: a refusal
+   memd should have foreseen is traced and fails the run (refuse). */
+static uint32_t answer(struct run *r, struct call *c, uint32_t kerr)
 {
-    char *b = ring_buf();
-    if (c->type == CAP_TYPE_EMPTY)
-        return "empty";
-    snprintf(b, 96, "%s %s", WORD(type_names, c->type), rights_word(c->rights));
-    return b;
+    if (kerr != KERR_OK && r->k.why != NULL)
+        return refuse(r, c, kerr, r->k.why);
+    return kerr;
 }
 
 static uint32_t sys_query_local(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi;
-    uint32_t kerr;
+    uint32_t kerr, type, rights;
     snprintf(c->desc, sizeof c->desc, "QUERY_LOCAL_CAP slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    if (slot >= MEMD_CSPACE_SLOTS)
-        return refuse(r, c, KERR_RANGE, "no such slot");
-    if (!slot_named(r, slot))
-        failf(r, "memd asks about slot %" PRIu64 ", which the envelope does not name", slot);
-    const struct cap *cp = &r->cspace[slot];
-    if (slot >= MEMD_TRANSFER_SLOT_FIRST && slot < MEMD_TRANSFER_SLOT_END)
-        r->queried[slot - MEMD_TRANSFER_SLOT_FIRST] = true;
-    tracef(r, K "%s → %s", c->desc, cap_words(cp));
-    c->regs->rdx = cp->type;
-    c->regs->r8 = cp->rights;
-    return KERR_OK;
-}
-
-static struct kuntyped *untyped_of(struct run *r, const struct cap *cp)
-{
-    return cp->type == CAP_TYPE_UNTYPED && cp->obj < r->nuntyped ? &r->untyped[cp->obj]
-                                                                 : NULL;
+    kerr = answer(r, c, k_query(&r->k, slot, c->desc, &type, &rights));
+    if (kerr == KERR_OK) {
+        c->regs->rdx = type;
+        c->regs->r8 = rights;
+    }
+    return kerr;
 }
 
 static uint32_t sys_retype(struct run *r, struct call *c)
@@ -767,87 +647,7 @@ static uint32_t sys_retype(struct run *r, struct call *c)
              first, first + count - 1);
     if (injected(r, c, &kerr))
         return kerr;
-    /* What seL4 checks, in its order. */
-    if (us >= MEMD_CSPACE_SLOTS || r->cspace[us].type != CAP_TYPE_UNTYPED)
-        return refuse(r, c, KERR_INVALID_CAP, "the slot holds no untyped capability");
-    const struct cap *ucap = &r->cspace[us];
-    if ((ucap->rights & CAP_RIGHT_RETYPE) == 0u)
-        return refuse(r, c, KERR_ILLEGAL_OPERATION, "the untyped capability lacks RETYPE");
-    if (type != CAP_TYPE_FRAME)
-        return refuse(r, c, KERR_INVALID_ARGUMENT, "memd makes frames and nothing else");
-    if (count == 0)
-        return refuse(r, c, KERR_INVALID_ARGUMENT, "zero objects");
-    if (count > KERNEL_RETYPE_MAX)
-        return refuse(r, c, KERR_TOO_MANY, "more objects than one retype makes");
-    if (first >= MEMD_CSPACE_SLOTS || count > MEMD_CSPACE_SLOTS - first)
-        return refuse(r, c, KERR_RANGE, "destination slots outside the capability space");
-    for (uint64_t i = 0; i < count; i++) {
-        if (r->cspace[first + i].type != CAP_TYPE_EMPTY) {
-            char why[96];
-            snprintf(why, sizeof why, "destination slot %" PRIu64 " is occupied", first + i);
-            return refuse(r, c, KERR_DELETE_FIRST, why);
-        }
-    }
-    struct kuntyped *u = untyped_of(r, ucap);
-    uint64_t size = u != NULL ? (uint64_t)1 << u->bits : 0;
-    if (u != NULL && size - u->watermark < (count << MEMD_FRAME_BITS) &&
-        u->declared_bits > u->bits && u->declared_bits < 64u &&
-        ((uint64_t)1 << u->declared_bits) - u->watermark >= (count << MEMD_FRAME_BITS)) {
-        /* The envelope declared a larger untyped than the kernel holds.
-           memd cannot know (a query tells a slot's type and rights, not
-           its size), so this refusal is the kernel's, not memd's fault:
-           it is told, and the run goes on. */
-        tracef(r, K "%s → refused: %s (the untyped is smaller than the envelope "
-                  "declares: memd cannot know)", c->desc,
-               WORD(kerr_names, KERR_NOT_ENOUGH_MEMORY));
-        return KERR_NOT_ENOUGH_MEMORY;
-    }
-    if (u == NULL || size - u->watermark < (count << MEMD_FRAME_BITS))
-        return refuse(r, c, KERR_NOT_ENOUGH_MEMORY, "the untyped has too little left");
-    /* What the kernel allows but memd has promised not to do. */
-    if (!slot_named(r, us))
-        failf(r, "memd spends untyped slot %" PRIu64 ", which the envelope does not give it", us);
-    if (u->device)
-        failf(r, "memd retypes device memory (slot %" PRIu64 ") into RAM frames", us);
-    else if (!u->described)
-        failf(r, "memd spends untyped slot %" PRIu64 ", which no untyped entry describes", us);
-    if (!window_has(r, first) || !window_has(r, first + count - 1))
-        failf(r, "memd retypes into slots %" PRIu64 "..%" PRIu64
-                 ", outside its runtime window", first, first + count - 1);
-    uint64_t from = u->base + u->watermark;
-    for (uint64_t i = 0; i < count; i++) {
-        struct cap *d = &r->cspace[first + i];
-        d->type = CAP_TYPE_FRAME;
-        d->rights = CAP_RIGHT_READ | CAP_RIGHT_WRITE;
-        d->obj = new_frame(r, u->base + u->watermark, ucap->obj, (uint32_t)(first + i));
-        u->watermark += MEMD_FRAME_BYTES;
-    }
-    r->frames_made += (uint32_t)count;
-    tracef(r, K "%s → ok: phys %#" PRIx64 "..%#" PRIx64 ", %" PRIu64 " of %" PRIu64
-              " frames of the untyped used", c->desc, from,
-           u->base + u->watermark - 1, u->watermark >> MEMD_FRAME_BITS,
-           size >> MEMD_FRAME_BITS);
-    return KERR_OK;
-}
-
-static const char *frame_words(const struct run *r, uint32_t f)
-{
-    char *b = ring_buf();
-    const struct kframe *k = &r->frames[f];
-    if (k->number != UINT32_MAX)
-        snprintf(b, 96, "frame %" PRIu32 " at %#" PRIx64, k->number, k->phys);
-    else
-        snprintf(b, 96, "frame at %#" PRIx64, k->phys);
-    return b;
-}
-
-/* Removes every copy of frame f that clients hold. */
-static uint32_t drop_copies(struct run *r, uint32_t f)
-{
-    struct kframe *k = &r->frames[f];
-    uint32_t n = k->copies;
-    k->copies = 0;
-    return n;
+    return answer(r, c, k_retype(&r->k, us, type, first, count, c->desc));
 }
 
 static uint32_t sys_revoke(struct run *r, struct call *c)
@@ -857,65 +657,7 @@ static uint32_t sys_revoke(struct run *r, struct call *c)
     snprintf(c->desc, sizeof c->desc, "CAP_REVOKE slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    if (slot >= MEMD_CSPACE_SLOTS)
-        return refuse(r, c, KERR_RANGE, "no such slot");
-    struct cap *cp = &r->cspace[slot];
-    if (cp->type == CAP_TYPE_EMPTY)
-        return refuse(r, c, KERR_INVALID_CAP, "the slot is empty");
-    if (!slot_named(r, slot))
-        failf(r, "memd revokes slot %" PRIu64 ", which the envelope does not name", slot);
-    if (cp->type == CAP_TYPE_FRAME) {
-        struct kframe *k = &r->frames[cp->obj];
-        uint64_t holder = k->holder;
-        if (k->copies != 0) {
-            /* memd may take a frame back only from a holder that gave it
-               back, or whose frames rootd reclaimed. */
-            struct client_view *hv = view(r, holder);
-            if (k->given_back)
-                k->given_back = false;
-            else if (hv != NULL && hv->reclaimable != 0) {
-                hv->reclaimable--;
-                view_remove_obj(hv, cp->obj);
-            } else
-                failf(r, "memd revokes %s, which %s holds and has not given back",
-                      frame_words(r, cp->obj), who(holder));
-        }
-        uint32_t n = drop_copies(r, cp->obj);
-        if (n != 0)
-            tracef(r, K "%s (%s) → ok: %s's copy removed", c->desc,
-                   frame_words(r, cp->obj), who(holder));
-        else
-            tracef(r, K "%s (%s) → ok: no copy was alive", c->desc,
-                   frame_words(r, cp->obj));
-        return KERR_OK;
-    }
-    if (cp->type == CAP_TYPE_UNTYPED) {
-        /* seL4: revoking an untyped destroys every object made from it and
-           resets its watermark. */
-        struct kuntyped *u = untyped_of(r, cp);
-        uint32_t destroyed = 0;
-        for (uint32_t f = 0; f < r->nframes; f++) {
-            struct kframe *k = &r->frames[f];
-            if (k->untyped != cp->obj || k->slot == UINT32_MAX)
-                continue;
-            if (k->copies != 0)
-                failf(r, "revoking untyped slot %" PRIu64 " destroys %s, which %s still holds",
-                      slot, frame_words(r, f), who(k->holder));
-            drop_copies(r, f);
-            memset(&r->cspace[k->slot], 0, sizeof r->cspace[0]);
-            k->slot = UINT32_MAX;
-            destroyed++;
-        }
-        if (u != NULL)
-            u->watermark = 0;
-        tracef(r, K "%s → ok: %" PRIu32 " frames made from it destroyed", c->desc, destroyed);
-        return KERR_OK;
-    }
-    tracef(r, K "%s (%s) → ok", c->desc, cap_words(cp));
-    failf(r, "memd revokes its %s capability in slot %" PRIu64
-             ": every copy derived from it (clients' badged endpoints) would go",
-          WORD(type_names, cp->type), slot);
-    return KERR_OK;
+    return answer(r, c, k_revoke(&r->k, slot, c->desc));
 }
 
 static uint32_t sys_delete(struct run *r, struct call *c)
@@ -925,22 +667,7 @@ static uint32_t sys_delete(struct run *r, struct call *c)
     snprintf(c->desc, sizeof c->desc, "CAP_DELETE slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    if (slot >= MEMD_CSPACE_SLOTS)
-        return refuse(r, c, KERR_RANGE, "no such slot");
-    struct cap *cp = &r->cspace[slot];
-    if (!window_has(r, slot))
-        failf(r, "memd deletes slot %" PRIu64 ", outside its runtime window", slot);
-    if (cp->type == CAP_TYPE_FRAME) {
-        struct kframe *k = &r->frames[cp->obj];
-        if (k->copies != 0)
-            failf(r, "memd deletes its capability to %s while %s holds a copy: "
-                     "it can never revoke that copy", frame_words(r, cp->obj),
-                  who(k->holder));
-        k->slot = UINT32_MAX;
-    }
-    tracef(r, K "%s (%s) → ok", c->desc, cap_words(cp));
-    memset(cp, 0, sizeof *cp);
-    return KERR_OK;
+    return answer(r, c, k_delete(&r->k, slot, c->desc));
 }
 
 static uint32_t sys_clear(struct run *r, struct call *c)
@@ -950,28 +677,7 @@ static uint32_t sys_clear(struct run *r, struct call *c)
     snprintf(c->desc, sizeof c->desc, "FRAME_CLEAR slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    if (slot >= MEMD_CSPACE_SLOTS)
-        return refuse(r, c, KERR_RANGE, "no such slot");
-    struct cap *cp = &r->cspace[slot];
-    if (cp->type != CAP_TYPE_FRAME)
-        return refuse(r, c, KERR_INVALID_CAP, "the slot holds no frame capability");
-    if ((cp->rights & CAP_RIGHT_WRITE) == 0u)
-        return refuse(r, c, KERR_ILLEGAL_OPERATION, "the frame capability lacks WRITE");
-    if (!slot_named(r, slot))
-        failf(r, "memd clears slot %" PRIu64 ", which the envelope does not name", slot);
-    struct kframe *k = &r->frames[cp->obj];
-    if (k->copies != 0) {
-        /* The holder may write again the moment after: the clear is worth
-           nothing, and memd clears only what it has revoked. */
-        tracef(r, K "%s (%s) → ok, but %s still holds a copy: it stays dirty",
-               c->desc, frame_words(r, cp->obj), who(k->holder));
-        failf(r, "memd clears %s while %s still holds a copy",
-              frame_words(r, cp->obj), who(k->holder));
-    } else {
-        k->dirty = false;
-        tracef(r, K "%s (%s) → ok: zeroed", c->desc, frame_words(r, cp->obj));
-    }
-    return KERR_OK;
+    return answer(r, c, k_clear(&r->k, slot, c->desc));
 }
 
 /* --- messages from the script ------------------------------------------ */
@@ -1057,7 +763,7 @@ static bool build_message(struct run *r, const struct step *st, uint8_t *m,
         op = MEMD_OP_FREE;
         const uint32_t *list = st->args;
         uint32_t count = st->nargs;
-        const struct client_view *v = view(r, st->badge);
+        const struct k_holder *v = k_holder(&r->k, st->badge);
         if (st->free_held) {
             if (v == NULL) {
                 failf(r, "line %u: the model follows no frames of badge %" PRIu64,
@@ -1114,17 +820,16 @@ static void run_check(struct run *r, const struct step *st)
     char what[160];
     switch (st->check) {
     case CHECK_HOLDS: {
-        const struct client_view *v = view(r, st->c_arg);
+        const struct k_holder *v = k_holder(&r->k, st->c_arg);
         got = v != NULL ? v->n : 0;
         snprintf(what, sizeof what, "%s holds %" PRIu64 " frames (by memd's replies)",
-                 who(st->c_arg), st->c_want);
+                 k_who(st->c_arg), st->c_want);
         break;
     }
     case CHECK_COPIES:
-        for (uint32_t f = 0; f < r->nframes; f++)
-            got += r->frames[f].copies != 0 && r->frames[f].holder == st->c_arg ? 1u : 0u;
+        got = k_live_copies(&r->k, st->c_arg);
         snprintf(what, sizeof what, "%s holds %" PRIu64 " live frame copies (by the kernel)",
-                 who(st->c_arg), st->c_want);
+                 k_who(st->c_arg), st->c_want);
         break;
     case CHECK_CALLS:
         got = st->c_arg < ARRAY_LEN(r->calls) ? r->calls[st->c_arg] : 0;
@@ -1132,16 +837,16 @@ static void run_check(struct run *r, const struct step *st)
                  WORD(sys_names, st->c_arg));
         break;
     case CHECK_UNTYPED_USED: {
-        uint32_t k;
-        for (k = 0; k < r->nuntyped && r->untyped[k].slot != st->c_arg; k++)
+        uint32_t u;
+        for (u = 0; u < r->k.nuntyped && r->k.untyped[u].slot != st->c_arg; u++)
             ;
-        got = k < r->nuntyped ? r->untyped[k].watermark >> MEMD_FRAME_BITS : 0;
+        got = u < r->k.nuntyped ? r->k.untyped[u].watermark >> MEMD_FRAME_BITS : 0;
         snprintf(what, sizeof what, "untyped slot %" PRIu64 " has %" PRIu64
                  " frames retyped", st->c_arg, st->c_want);
         break;
     }
     case CHECK_FRAMES_MADE:
-        got = r->frames_made;
+        got = r->k.frames_made;
         snprintf(what, sizeof what, "memd has retyped %" PRIu64 " frames in all", st->c_want);
         break;
     }
@@ -1164,22 +869,20 @@ static const struct step *next_message(struct run *r)
         } else if (st->kind == STEP_RETURN) {
             /* The client restarts under the same badge, as the book says
                it may: it sends again, and holds what it still held. */
-            struct client_view *v = view(r, st->badge);
+            struct k_holder *v = k_holder(&r->k, st->badge);
             if (v == NULL || !v->departed)
                 failf(r, "line %u: %s returns, but it never departed", st->line,
-                      who(st->badge));
+                      k_who(st->badge));
             else
                 v->departed = false;
-            tracef(r, "%s returns, under the same badge", who(st->badge));
+            tracef(r, "%s returns, under the same badge", k_who(st->badge));
         } else {
-            struct client_view *v = view(r, st->badge);
-            uint32_t copies = 0;
-            for (uint32_t f = 0; f < r->nframes; f++)
-                copies += r->frames[f].copies != 0 && r->frames[f].holder == st->badge;
+            struct k_holder *v = k_holder(&r->k, st->badge);
+            uint32_t copies = k_live_copies(&r->k, st->badge);
             if (v != NULL)
                 v->departed = true;
             tracef(r, "%s departs; its %" PRIu32 " frame copies stay until memd revokes them",
-                   who(st->badge), copies);
+                   k_who(st->badge), copies);
         }
     }
     return NULL;
@@ -1209,12 +912,12 @@ static uint32_t sys_recv(struct run *r, struct call *c)
     snprintf(c->desc, sizeof c->desc, "RECV slot %" PRIu64, slot);
     if (slot >= MEMD_CSPACE_SLOTS)
         return refuse(r, c, KERR_RANGE, "no such slot");
-    const struct cap *cp = &r->cspace[slot];
+    const struct k_cap *cp = k_slot(&r->k, slot);
     if (cp->type != CAP_TYPE_ENDPOINT)
         return refuse(r, c, KERR_INVALID_CAP, "the slot holds no endpoint");
     if ((cp->rights & CAP_RIGHT_READ) == 0u)
         return refuse(r, c, KERR_ILLEGAL_OPERATION, "the endpoint capability lacks READ");
-    if (cp->obj != EP_MEM) {
+    if (cp->obj != K_EP_MEM) {
         failf(r, "memd receives on slot %" PRIu64 ", which is not its memory endpoint", slot);
         r->fatal = true;
         return KERR_INVALID_CAP;
@@ -1237,7 +940,7 @@ static uint32_t sys_recv(struct run *r, struct call *c)
     }
     if (r->pending != NULL) {
         failf(r, "memd receives again without replying to %s (line %u)",
-              who(r->pending->badge), r->pending->line);
+              k_who(r->pending->badge), r->pending->line);
         r->pending = NULL;
     }
     uint32_t kerr;
@@ -1250,20 +953,15 @@ static uint32_t sys_recv(struct run *r, struct call *c)
         r->idle = true;
         return KERR_OK;
     }
-    const struct client_view *v = view(r, st->badge);
+    const struct k_holder *v = k_holder(&r->k, st->badge);
     if (v != NULL && v->departed)
-        failf(r, "line %u: %s departed and cannot send", st->line, who(st->badge));
+        failf(r, "line %u: %s departed and cannot send", st->line, k_who(st->badge));
     if (!build_message(r, st, r->sent, &r->sent_len)) {
         r->fatal = true;
         return KERR_INVALID_ARGUMENT;
     }
     r->sent_op = r->sent_len >= 2 ? get16(r->sent) : UINT32_MAX;
-    r->sent_nfree = 0;
-    if (r->sent_op == MEMD_OP_FREE && r->sent_len >= 16) {
-        for (uint32_t i = 16; i + 4 <= r->sent_len && r->sent_nfree < MAX_LIST; i += 4)
-            r->sent_free[r->sent_nfree++] = get32(r->sent + i);
-        offer_back(r, st->badge, true);
-    }
+    k_request(&r->k, st->badge, r->sent, r->sent_len);
     uint32_t copy = r->sent_len < capacity ? r->sent_len : (uint32_t)capacity;
     if (!user_write(r, "the receive buffer", buf, r->sent, copy, capacity))
         return KERR_INVALID_ARGUMENT;
@@ -1271,7 +969,7 @@ static uint32_t sys_recv(struct run *r, struct call *c)
     render_request(r->sent, r->sent_len, text, sizeof text);
     r->messages++;
     tracef(r, "request %" PRIu32 " (line %u): %s → memd  %s", r->messages, st->line,
-           who(st->badge), text);
+           k_who(st->badge), text);
     r->pending = st;
     r->pending_rights = cp->rights;
     r->req_calls = 1;       /* this RECV */
@@ -1446,7 +1144,7 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
             c->frames_held = get32(p + offsetof(struct memd_stats_client, frames_held));
             c->frame_budget = get32(p + offsetof(struct memd_stats_client, frame_budget));
             c->slot_budget = get32(p + offsetof(struct memd_stats_client, slot_budget));
-            OUT("; %s holds %" PRIu32 " of %" PRIu32 " (slots %" PRIu32 ")", who(c->badge),
+            OUT("; %s holds %" PRIu32 " of %" PRIu32 " (slots %" PRIu32 ")", k_who(c->badge),
                 c->frames_held, c->frame_budget, c->slot_budget);
         }
         break;
@@ -1533,76 +1231,6 @@ static void check_expect(struct run *r, const struct expect *ex, const struct de
 
 /* memd's names for frames must be a consistent naming: one number, one
    frame, for as long as memd runs. */
-static void name_frame(struct run *r, uint32_t number, uint32_t f)
-{
-    struct kframe *k = &r->frames[f];
-    if (number >= FRAME_NUMBERS) {
-        failf(r, "memd names a frame %" PRIu32 ", beyond any frame it could manage", number);
-        return;
-    }
-    if (k->number != UINT32_MAX && k->number != number)
-        failf(r, "memd calls %s frame %" PRIu32 " now", frame_words(r, f), number);
-    if (r->by_number[number] != 0 && r->by_number[number] != f + 1u)
-        failf(r, "memd gives the number %" PRIu32 " to two frames: %s and the one at %#" PRIx64,
-              number, frame_words(r, r->by_number[number] - 1u), k->phys);
-    k->number = number;
-    r->by_number[number] = f + 1u;
-}
-
-static void view_add(struct client_view *v, uint32_t number, uint32_t obj)
-{
-    if (v->n == v->cap) {
-        v->cap = v->cap != 0 ? 2 * v->cap : 64;
-        v->frames = xrealloc(v->frames, v->cap * sizeof *v->frames);
-        v->objs = xrealloc(v->objs, v->cap * sizeof *v->objs);
-    }
-    v->frames[v->n] = number;
-    v->objs[v->n++] = obj;
-}
-
-static uint32_t view_remove_at(struct client_view *v, uint32_t i)
-{
-    uint32_t obj = v->objs[i];
-    memmove(&v->frames[i], &v->frames[i + 1], (v->n - i - 1) * sizeof v->frames[0]);
-    memmove(&v->objs[i], &v->objs[i + 1], (v->n - i - 1) * sizeof v->objs[0]);
-    v->n--;
-    return obj;
-}
-
-/* Forget the frame the client calls `number`; the object it named, or
-   UINT32_MAX if the client held no such frame. */
-static uint32_t view_remove(struct client_view *v, uint32_t number)
-{
-    for (uint32_t i = 0; i < v->n; i++)
-        if (v->frames[i] == number)
-            return view_remove_at(v, i);
-    return UINT32_MAX;
-}
-
-/* A client that sends a free of frames it holds gives them back: from then
-   on memd may revoke them (before its reply or after).  If memd refuses
-   the free, the client keeps them, and the offer is withdrawn. */
-static void offer_back(struct run *r, uint64_t badge, bool on)
-{
-    const struct client_view *v = view(r, badge);
-    if (v == NULL)
-        return;
-    for (uint32_t i = 0; i < r->sent_nfree; i++)
-        for (uint32_t j = 0; j < v->n; j++)
-            if (v->frames[j] == r->sent_free[i] && v->objs[j] < r->nframes)
-                r->frames[v->objs[j]].given_back = on;
-}
-
-/* Forget the frame object `obj`, whatever the client calls it. */
-static void view_remove_obj(struct client_view *v, uint32_t obj)
-{
-    for (uint32_t i = 0; i < v->n; i++)
-        if (v->objs[i] == obj) {
-            (void)view_remove_at(v, i);
-            return;
-        }
-}
-
 static uint32_t sys_reply(struct run *r, struct call *c)
 {
     uint64_t msg = c->regs->rdi, len = c->regs->rsi, capsp = c->regs->rdx,
@@ -1625,21 +1253,15 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     if (!user_read(r, "the reply", msg, m, len) ||
         !user_read(r, "the reply's capability list", capsp, caps, 4 * ncaps))
         return KERR_INVALID_ARGUMENT;
-    for (uint64_t i = 0; i < ncaps; i++) {
-        if (caps[i] >= MEMD_CSPACE_SLOTS || r->cspace[caps[i]].type != CAP_TYPE_FRAME) {
-            char why[96];
-            snprintf(why, sizeof why, "slot %" PRIu32 " holds no frame", caps[i]);
-            return refuse(r, c, KERR_INVALID_CAP, why);
-        }
-    }
+    uint32_t kerr = k_transfer_ok(&r->k, caps, (uint32_t)ncaps, r->pending_rights);
+    if (kerr != KERR_OK)
+        return refuse(r, c, kerr, r->k.why);
     const struct step *st = r->pending;
     uint64_t to = st->badge;
-    struct client_view *v = view(r, to);
-    uint32_t kerr;
     if (injected(r, c, &kerr)) {
         /* The kernel fails the reply: the client receives nothing, neither
            the bytes nor a capability. */
-        tracef(r, "  memd → %-9s (nothing arrives)", who(to));
+        tracef(r, "  memd → %-9s (nothing arrives)", k_who(to));
         if (!st->ex.lost)
             failf(r, "line %u: the reply is lost, but the scenario expects one", st->line);
         snprintf(r->req_what, sizeof r->req_what, "lost");
@@ -1656,62 +1278,18 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     bool shaped = decode_reply(r, m, (uint32_t)len, (uint32_t)ncaps, &d, text, sizeof text);
     for (uint64_t i = 0; i < ncaps && k < sizeof where; i++)
         k += (size_t)snprintf(where + k, sizeof where - k, "%s%" PRIu32 "=%#" PRIx64,
-                              i == 0 ? "" : " ", caps[i], r->frames[r->cspace[caps[i]].obj].phys);
+                              i == 0 ? "" : " ", caps[i], r->k.frames[k_slot(&r->k, caps[i])->obj].phys);
     if (ncaps != 0)
-        tracef(r, "  memd → %-9s %s; caps in slots %s", who(to), text, where);
+        tracef(r, "  memd → %-9s %s; caps in slots %s", k_who(to), text, where);
     else
-        tracef(r, "  memd → %-9s %s", who(to), text);
-    /* The transfer: each frame goes to the client as a copy of memd's
-       capability; the frame must have no other live copy and be clean. */
-    for (uint64_t i = 0; i < ncaps; i++) {
-        uint32_t f = r->cspace[caps[i]].obj;
-        struct kframe *kf = &r->frames[f];
-        if (!window_has(r, caps[i]))
-            failf(r, "memd hands out slot %" PRIu32 ", outside its runtime window", caps[i]);
-        if (kf->copies != 0)
-            failf(r, "memd hands %s (slot %" PRIu32 ") to %s while %s still holds a copy",
-                  frame_words(r, f), caps[i], who(to), who(kf->holder));
-        else if (kf->dirty)
-            failf(r, "memd hands %s (slot %" PRIu32 ") to %s without clearing it since "
-                     "its last holder", frame_words(r, f), caps[i], who(to));
-        kf->copies++;
-        kf->holder = to;
-        kf->dirty = true;
-        kf->handed++;
-        kf->given_back = false;
-    }
+        tracef(r, "  memd → %-9s %s", k_who(to), text);
+    k_transfer(&r->k, to, caps, (uint32_t)ncaps);
     if (shaped)
         check_expect(r, &st->ex, &d, caps, (uint32_t)ncaps);
     /* What the client now believes it holds. */
+    k_replied(&r->k, m, (uint32_t)len, caps, (uint32_t)ncaps);
     const struct kv *res = find_kv(d.kv, d.nkv, "result");
     const struct kv *op = find_kv(d.kv, d.nkv, "op");
-    if (r->sent_op == MEMD_OP_FREE && !(shaped && res != NULL && res->value == MEMD_OK))
-        offer_back(r, to, false);     /* refused: the client keeps its frames */
-    if (shaped && res != NULL && op != NULL && res->value == MEMD_OK) {
-        if (op->value == MEMD_OP_ALLOC) {
-            for (uint32_t i = 0; i < d.nframes && i < ncaps; i++) {
-                uint32_t f = r->cspace[caps[i]].obj;
-                name_frame(r, d.frames[i], f);
-                if (v != NULL)
-                    view_add(v, d.frames[i], f);
-            }
-        } else if (op->value == MEMD_OP_FREE && v != NULL) {
-            for (uint32_t i = 0; i < r->sent_nfree; i++)
-                (void)view_remove(v, r->sent_free[i]);
-        } else if (op->value == MEMD_OP_RECLAIM && r->sent_len >= 12) {
-            /* rootd took back `reclaimed` of the client's frames, memd's
-               choice which: the client's view loses each one as memd
-               revokes it, and keeps the ones that remain. */
-            struct client_view *gone = view(r, get32(r->sent + 8));
-            const struct kv *taken = find_kv(d.kv, d.nkv, "reclaimed");
-            const struct kv *left = find_kv(d.kv, d.nkv, "remaining");
-            if (gone != NULL && taken != NULL) {
-                gone->reclaimable += (uint32_t)taken->value;
-                if (left != NULL && left->value == 0)
-                    gone->n = 0;
-            }
-        }
-    }
     /* What the request did, for the count of kernel calls per request: the
        cost of a free or a reclaim grows with its frames, so they are told
        apart by how many; every refusal costs the same. */
@@ -1738,12 +1316,12 @@ static uint32_t sys_call(struct run *r, struct call *c)
     snprintf(c->desc, sizeof c->desc, "CALL slot %" PRIu64 ", %" PRIu64 " bytes", slot, len);
     if (slot >= MEMD_CSPACE_SLOTS)
         return refuse(r, c, KERR_RANGE, "no such slot");
-    const struct cap *cp = &r->cspace[slot];
+    const struct k_cap *cp = k_slot(&r->k, slot);
     if (cp->type != CAP_TYPE_ENDPOINT)
         return refuse(r, c, KERR_INVALID_CAP, "the slot holds no endpoint");
     if ((cp->rights & CAP_RIGHT_WRITE) == 0u)
         return refuse(r, c, KERR_ILLEGAL_OPERATION, "the endpoint capability lacks WRITE");
-    if (cp->obj != EP_READY) {
+    if (cp->obj != K_EP_READY) {
         failf(r, "memd calls slot %" PRIu64 ", which is not rootd's ready endpoint", slot);
         r->fatal = true;
         return KERR_INVALID_CAP;
@@ -1797,7 +1375,7 @@ static uint32_t sys_call(struct run *r, struct call *c)
     for (uint32_t i = 0; status == MEMD_STARTUP_OK && i < s->nslots; i++) {
         uint32_t sl = s->slot[i].slot;
         if (s->slot[i].listed && sl >= MEMD_TRANSFER_SLOT_FIRST && sl < MEMD_TRANSFER_SLOT_END &&
-            !r->queried[sl - MEMD_TRANSFER_SLOT_FIRST])
+            !r->k.queried[sl - MEMD_TRANSFER_SLOT_FIRST])
             failf(r, "memd reports ready without asking the kernel what slot %" PRIu32
                      " holds", sl);
     }
@@ -1946,10 +1524,10 @@ static void trace_boot(struct run *r, uint64_t frame_addr, uint32_t total, uint6
     }
     for (uint32_t i = 0; i < s->nclients; i++)
         tracef(r, "boot: %s may hold %" PRIu64 " frames in %" PRIu64 " slots",
-               who(s->client[i].badge), s->client[i].frames, s->client[i].slots);
+               k_who(s->client[i].badge), s->client[i].frames, s->client[i].slots);
     tracef(r, "boot: runtime window slots %" PRIu32 "..%" PRIu64 "; %" PRIu32
-              " RAM frames described", r->window_base,
-           (uint64_t)r->window_base + r->window_count - 1, r->ram_frames);
+              " RAM frames described", r->k.window_base,
+           (uint64_t)r->k.window_base + r->k.window_count - 1, r->ram_frames);
     tracef(r, "boot: startup frame at %#" PRIx64 ", %" PRIu32 " bytes; enter at %#" PRIx64
               " with rsp %#" PRIx64 ", rdi %#" PRIx64, frame_addr, total, im->entry, rsp,
            frame_addr);
@@ -2175,14 +1753,8 @@ static void run_once(const struct scenario *s, const struct image *im, struct ru
     judge(r);
     summarise(r);
     fclose(r->trace);
-    free(r->cspace);
-    free(r->by_number);
-    free(r->frames);
+    k_release(&r->k);
     free(r->req);
-    for (uint32_t i = 0; i < MAX_BADGES; i++) {
-        free(r->client[i].frames);
-        free(r->client[i].objs);
-    }
 }
 
 static void print_names(void)
