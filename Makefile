@@ -127,7 +127,7 @@ IMAGE_LDFLAGS := -nostdlib -static -Wl,-T,linker.ld \
 HOST_OBJDIR := $(BUILD)/host-$(CC_NAME)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 $(SANITIZE)
+HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -Itests -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
 .PHONY: all test check clean fuzz coverage bench run review html FORCE
@@ -179,28 +179,46 @@ html: $(BOOK_DEPS)
 # instructions are not counted; it is built at -O1, as for the tests (at
 # -O2, gcc's -Wnull-dereference misreads its lookups).  `make test` builds
 # the program and runs it once without callgrind.
+# The one kernel model (tests/kernel.c, with the ABI's names): the host
+# builds link it under memd-host.c, and the kernel model of the image,
+# tests/kmodel.c, is built around it.
+MODEL_C := tests/kernel.c tests/kmodel-names.c
+MODEL_H := tests/kernel.h tests/kmodel.h
+MODEL_OBJS := kernel.o kmodel-names.o
+
 BENCH_OBJDIR := $(BUILD)/bench-$(CC_NAME)
-BENCH_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) -I$(BUILD)
+BENCH_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) -I$(BUILD) -Itests
 BENCH_PROG := $(BENCH_OBJDIR)/bench-frames
 
 $(BENCH_OBJDIR)/memd-core.o: $(BUILD)/memd-core.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
 
-$(BENCH_OBJDIR)/memd-host.o: $(BUILD)/memd-host.c $(HEADERS) $(BUILD)/memd-host.h
+BENCH_MODEL := $(BENCH_OBJDIR)/memd-host.o $(addprefix $(BENCH_OBJDIR)/,$(MODEL_OBJS))
+
+$(BENCH_OBJDIR)/memd-host.o: $(BUILD)/memd-host.c $(HEADERS) $(BUILD)/memd-host.h $(MODEL_H)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -O1 -c -o $@ $<
+
+$(addprefix $(BENCH_OBJDIR)/,$(MODEL_OBJS)): $(BENCH_OBJDIR)/%.o: tests/%.c $(MODEL_H) $(BUILD)/memd-abi.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -O1 -c -o $@ $<
 
 $(BENCH_PROG): $(BUILD)/bench-frames.c $(BENCH_OBJDIR)/memd-core.o \
-		$(BENCH_OBJDIR)/memd-host.o $(HEADERS) $(BUILD)/memd-host.h
+		$(BENCH_MODEL) $(HEADERS) $(BUILD)/memd-host.h
 	$(CC) $(BENCH_CFLAGS) -no-pie -o $@ $< $(BENCH_OBJDIR)/memd-core.o \
-		$(BENCH_OBJDIR)/memd-host.o
+		$(BENCH_MODEL)
 
 # Tests.
-HOST_OBJS := $(HOST_OBJDIR)/memd-core.o $(HOST_OBJDIR)/memd-host.o
+HOST_OBJS := $(HOST_OBJDIR)/memd-core.o $(HOST_OBJDIR)/memd-host.o \
+	$(addprefix $(HOST_OBJDIR)/,$(MODEL_OBJS))
 TEST_PROGS := $(addprefix $(HOST_OBJDIR)/test-,$(TEST_NAMES))
 
-$(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+$(HOST_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h $(MODEL_H)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(addprefix $(HOST_OBJDIR)/,$(MODEL_OBJS)): $(HOST_OBJDIR)/%.o: tests/%.c $(MODEL_H) $(BUILD)/memd-abi.h
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -c -o $@ $<
 
@@ -211,11 +229,16 @@ $(HOST_OBJDIR)/test-%: $(BUILD)/test-%.c $(HOST_OBJS) $(HEADERS) $(BUILD)/memd-h
 # The same tests without sanitizers, for valgrind's memcheck (the two do
 # not mix): `make test` runs each once under valgrind.
 PLAIN_OBJDIR := $(BUILD)/plain-$(CC_NAME)
-PLAIN_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1
-PLAIN_OBJS := $(PLAIN_OBJDIR)/memd-core.o $(PLAIN_OBJDIR)/memd-host.o
+PLAIN_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -Itests -DMEMD_CHECKING=1
+PLAIN_OBJS := $(PLAIN_OBJDIR)/memd-core.o $(PLAIN_OBJDIR)/memd-host.o \
+	$(addprefix $(PLAIN_OBJDIR)/,$(MODEL_OBJS))
 PLAIN_PROGS := $(addprefix $(PLAIN_OBJDIR)/test-,$(TEST_NAMES))
 
-$(PLAIN_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+$(PLAIN_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h $(MODEL_H)
+	@mkdir -p $(@D)
+	$(CC) $(PLAIN_CFLAGS) -c -o $@ $<
+
+$(addprefix $(PLAIN_OBJDIR)/,$(MODEL_OBJS)): $(PLAIN_OBJDIR)/%.o: tests/%.c $(MODEL_H) $(BUILD)/memd-abi.h
 	@mkdir -p $(@D)
 	$(CC) $(PLAIN_CFLAGS) -c -o $@ $<
 
@@ -229,13 +252,13 @@ FUZZ_SECONDS ?= 180
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
-FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN_COMMON) -I$(BUILD) -DMEMD_CHECKING=1 \
+FUZZ_CFLAGS := -std=c11 -O1 -g $(WARN_COMMON) -I$(BUILD) -Itests -DMEMD_CHECKING=1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c \
-		$(HEADERS) $(BUILD)/memd-host.h | $(DEPS_STAMP)
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(BUILD)/memd-core.c $(BUILD)/memd-host.c $(MODEL_C) \
+		$(HEADERS) $(BUILD)/memd-host.h $(MODEL_H) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c
+	clang $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/memd-core.c $(BUILD)/memd-host.c $(MODEL_C)
 
 fuzz: $(FUZZ_BINS) $(TEST_PROGS) | $(DEPS_STAMP)
 	@HOST_BIN=$(HOST_OBJDIR) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -243,10 +266,15 @@ fuzz: $(FUZZ_BINS) $(TEST_PROGS) | $(DEPS_STAMP)
 # Coverage: the host tests built with gcov instrumentation (no sanitizers),
 # reported in memd.nw's own line numbers.
 COV_OBJDIR := $(BUILD)/cov
-COV_CFLAGS := -std=c11 -O0 -g $(WARN) -I$(BUILD) -DMEMD_CHECKING=1 --coverage
-COV_OBJS := $(COV_OBJDIR)/memd-core.o $(COV_OBJDIR)/memd-host.o
+COV_CFLAGS := -std=c11 -O0 -g $(WARN) -I$(BUILD) -Itests -DMEMD_CHECKING=1 --coverage
+COV_OBJS := $(COV_OBJDIR)/memd-core.o $(COV_OBJDIR)/memd-host.o \
+	$(addprefix $(COV_OBJDIR)/,$(MODEL_OBJS))
 
-$(COV_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h
+$(COV_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(BUILD)/memd-host.h $(MODEL_H)
+	@mkdir -p $(@D)
+	$(CC) $(COV_CFLAGS) -c -o $@ $<
+
+$(addprefix $(COV_OBJDIR)/,$(MODEL_OBJS)): $(COV_OBJDIR)/%.o: tests/%.c $(MODEL_H) $(BUILD)/memd-abi.h
 	@mkdir -p $(@D)
 	$(CC) $(COV_CFLAGS) -c -o $@ $<
 

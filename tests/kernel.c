@@ -7,7 +7,6 @@
  * reset between test cases or fuzz inputs is an increment, not a sweep of
  * the 4 Mi slots.
  */
-#define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +101,7 @@ void k_reset(struct kernel *k)
     k->why = NULL;
 }
 
+/* cppcheck-suppress unusedFunction ; tests/kmodel.c uses it */
 void k_release(struct kernel *k)
 {
     free(k->cspace);
@@ -174,6 +174,7 @@ uint32_t k_put(struct kernel *k, uint64_t slot, uint32_t type, uint32_t rights)
     return KERR_OK;
 }
 
+/* cppcheck-suppress unusedFunction ; tests/kmodel.c uses it */
 uint32_t k_put_frame(struct kernel *k, uint64_t slot, uint32_t rights,
                      uint64_t phys)
 {
@@ -248,6 +249,7 @@ struct k_holder *k_holder(struct kernel *k, uint64_t badge)
     return badge < K_MAX_HOLDERS ? &k->holder[badge] : NULL;
 }
 
+/* cppcheck-suppress unusedFunction ; tests/kmodel.c uses it */
 uint32_t k_live_copies(const struct kernel *k, uint64_t badge)
 {
     uint32_t n = 0;
@@ -261,9 +263,9 @@ const char *k_frame_words(const struct kernel *k, uint32_t f)
     char *b = ring_buf();
     const struct k_frame *fr = &k->frames[f];
     if (fr->number != K_NONE)
-        snprintf(b, 96, "frame %" PRIu32 " at %#" PRIx64, fr->number, fr->phys);
+        (void)snprintf(b, 96, "frame %" PRIu32 " at %#" PRIx64, fr->number, fr->phys);
     else
-        snprintf(b, 96, "frame at %#" PRIx64, fr->phys);
+        (void)snprintf(b, 96, "frame at %#" PRIx64, fr->phys);
     return b;
 }
 
@@ -272,7 +274,7 @@ const char *k_cap_words(const struct k_cap *c)
     char *b = ring_buf();
     if (c->type == CAP_TYPE_EMPTY)
         return "empty";
-    snprintf(b, 96, "%s %s", WORD(type_names, c->type), rights_word(c->rights));
+    (void)snprintf(b, 96, "%s %s", WORD(type_names, c->type), rights_word(c->rights));
     return b;
 }
 
@@ -283,7 +285,7 @@ const char *k_who(uint64_t badge)
         return "rootd";
     if (badge == MEMD_BADGE_NONE)
         return "unbadged";
-    snprintf(b, 96, "client %" PRIu64, badge);
+    (void)snprintf(b, 96, "client %" PRIu64, badge);
     return b;
 }
 
@@ -415,13 +417,13 @@ void k_replied(struct kernel *k, const uint8_t *m, uint32_t len,
     if (op == MEMD_OP_ALLOC && len >= sizeof(struct memd_alloc_reply)) {
         uint32_t count = get32(m + offsetof(struct memd_alloc_reply, count));
         if (count > MEMD_ALLOC_MAX ||
-            len != sizeof(struct memd_alloc_reply) + 4u * count)
+            len != sizeof(struct memd_alloc_reply) + (size_t)4 * count)
             return;
         for (uint32_t i = 0; i < count && i < ncaps; i++) {
             const struct k_cap *c = k_slot(k, caps[i]);
             if (c == NULL || c->type != CAP_TYPE_FRAME)
                 continue;
-            uint32_t number = get32(m + sizeof(struct memd_alloc_reply) + 4u * i);
+            uint32_t number = get32(m + sizeof(struct memd_alloc_reply) + (size_t)4 * i);
             name_frame(k, number, c->obj);
             if (v != NULL)
                 view_add(v, number, c->obj);
@@ -466,9 +468,10 @@ uint32_t k_query(struct kernel *k, uint64_t slot, const char *desc,
     return KERR_OK;
 }
 
-uint32_t k_retype(struct kernel *k, uint64_t us, uint64_t type, uint64_t first,
-                  uint64_t count, const char *desc)
+uint32_t k_retype(struct kernel *k, uint64_t untyped_slot, uint64_t type,
+                  uint64_t first, uint64_t count, const char *desc)
 {
+    uint64_t us = untyped_slot;
     k->why = NULL;
     /* What seL4 checks, in its order. */
     const struct k_cap *ucap = k_slot(k, us);
@@ -485,7 +488,8 @@ uint32_t k_retype(struct kernel *k, uint64_t us, uint64_t type, uint64_t first,
     if (first >= K_SLOTS || count > K_SLOTS - first)
         return krefuse(k, KERR_RANGE, "destination slots outside the capability space");
     for (uint64_t i = 0; i < count; i++) {
-        if (k_slot(k, first + i)->type != CAP_TYPE_EMPTY)
+        const struct k_cap *d = k_slot(k, first + i);
+        if (d == NULL || d->type != CAP_TYPE_EMPTY)
             return krefuse(k, KERR_DELETE_FIRST, "destination slot %" PRIu64 " is occupied",
                            first + i);
     }
@@ -521,6 +525,8 @@ uint32_t k_retype(struct kernel *k, uint64_t us, uint64_t type, uint64_t first,
     for (uint64_t i = 0; i < count; i++) {
         uint32_t f = new_frame(k, u->base + u->watermark, parent, (uint32_t)(first + i));
         struct k_cap *d = k_slot(k, first + i);
+        if (d == NULL)              /* in range: checked above */
+            break;
         d->type = CAP_TYPE_FRAME;
         d->rights = CAP_RIGHT_READ | CAP_RIGHT_WRITE;
         d->obj = f;
@@ -583,9 +589,11 @@ uint32_t k_revoke(struct kernel *k, uint64_t slot, const char *desc)
                         slot, k_frame_words(k, f), k_who(fr->holder));
             fr->copies = 0;
             struct k_cap *held = k_slot(k, fr->slot);
-            held->type = CAP_TYPE_EMPTY;
-            held->rights = 0;
-            held->obj = 0;
+            if (held != NULL) {
+                held->type = CAP_TYPE_EMPTY;
+                held->rights = 0;
+                held->obj = 0;
+            }
             fr->slot = K_NONE;
             destroyed++;
         }
@@ -601,6 +609,7 @@ uint32_t k_revoke(struct kernel *k, uint64_t slot, const char *desc)
     return KERR_OK;
 }
 
+/* cppcheck-suppress unusedFunction ; tests/kmodel.c uses it */
 uint32_t k_delete(struct kernel *k, uint64_t slot, const char *desc)
 {
     k->why = NULL;
@@ -673,7 +682,10 @@ uint32_t k_transfer_ok(struct kernel *k, const uint32_t *caps, uint32_t n,
 void k_transfer(struct kernel *k, uint64_t to, const uint32_t *caps, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t f = k_slot(k, caps[i])->obj;
+        const struct k_cap *c = k_slot(k, caps[i]);
+        if (c == NULL || c->type != CAP_TYPE_FRAME)   /* k_transfer_ok refuses it */
+            continue;
+        uint32_t f = c->obj;
         struct k_frame *fr = &k->frames[f];
         if (!in_window(k, caps[i]))
             kbroken(k, "memd hands out slot %" PRIu32 ", outside its runtime window", caps[i]);
