@@ -447,6 +447,20 @@ void k_replied(struct kernel *k, const uint8_t *m, uint32_t len,
     }
 }
 
+/* The kernel failed memd's reply: the client heard nothing.  What memd
+   carried out stands (a free, a reclaim), and memd may go on with it
+   after the reply.  A reclaim's reply would have said how many frames
+   memd takes back; lost, it leaves rootd's request as the only word, and
+   rootd asked for all of them. */
+void k_reply_lost(struct kernel *k)
+{
+    if (k->sent_op != MEMD_OP_RECLAIM || k->from != MEMD_BADGE_ROOTD)
+        return;
+    struct k_holder *gone = k_holder(k, k->sent_arg);
+    if (gone != NULL)
+        gone->reclaimable = gone->n;
+}
+
 /* --- the operations ------------------------------------------------------------ */
 
 uint32_t k_query(struct kernel *k, uint64_t slot, const char *desc,

@@ -149,6 +149,7 @@ void k_request(struct kernel *k, uint64_t from, const uint8_t *m,
                uint32_t len);
 void k_replied(struct kernel *k, const uint8_t *m, uint32_t len,
                const uint32_t *caps, uint32_t ncaps);
+void k_reply_lost(struct kernel *k);
 
 /* Reading the state. */
 bool k_window_has(const struct kernel *k, uint64_t slot);

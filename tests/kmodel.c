@@ -1262,6 +1262,7 @@ static uint32_t sys_reply(struct run *r, struct call *c)
         /* The kernel fails the reply: the client receives nothing, neither
            the bytes nor a capability. */
         tracef(r, "  memd → %-9s (nothing arrives)", k_who(to));
+        k_reply_lost(&r->k);
         if (!st->ex.lost)
             failf(r, "line %u: the reply is lost, but the scenario expects one", st->line);
         snprintf(r->req_what, sizeof r->req_what, "lost");

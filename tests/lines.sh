@@ -51,7 +51,7 @@ fi
 # stack trace, among the comments, names lines of memd.nw.
 mkdir -p "$SCRATCH/c/tests"
 cp Makefile tangle linker.ld "$SCRATCH/c/"
-cp tests/run "$SCRATCH/c/tests/"
+cp tests/run tests/kernel.c tests/kernel.h tests/kmodel.h tests/kmodel-names.c "$SCRATCH/c/tests/"
 awk '{ print } $0 == "static void case_frame_budget(void)" { getline; print; print "    *(volatile int *)(uintptr_t)memd_check_failures = 1;" }' \
     memd.nw > "$SCRATCH/c/memd.nw"
 if cmp -s memd.nw "$SCRATCH/c/memd.nw"; then
@@ -80,7 +80,7 @@ fi
 # and reports that case as failing, not the old program's pass.
 mkdir -p "$SCRATCH/s/tests" "$SCRATCH/s/build"
 cp Makefile tangle linker.ld "$SCRATCH/s/"
-cp tests/run "$SCRATCH/s/tests/"
+cp tests/run tests/kernel.c tests/kernel.h tests/kmodel.h tests/kmodel-names.c "$SCRATCH/s/tests/"
 cp "$BUILD/.deps-ok" "$SCRATCH/s/build/" 2>/dev/null
 cp memd.nw "$SCRATCH/s/memd.nw"
 (cd "$SCRATCH/s" && make -s test AREAS=frames) > "$SCRATCH/s/first.out" 2>&1
