@@ -51,6 +51,11 @@
 #include "kernel.h"
 #include "kmodel.h"
 
+/* Where a field lies on the wire, and how long a message is: the ABI
+   header's structures say, and nothing here re-types an offset. */
+#define OFF(type, field) ((uint32_t)offsetof(struct type, field))
+#define SIZE(type) ((uint32_t)sizeof(struct type))
+
 /* Little-endian bytes, as the wire has them. */
 
 static uint32_t get16(const uint8_t *p)
@@ -686,12 +691,15 @@ static uint32_t layout_length(uint32_t op, const uint8_t *m, uint32_t len)
 {
     switch (op) {
     case MEMD_OP_ALLOC:
+        return SIZE(memd_alloc_request);
     case MEMD_OP_RECLAIM:
-        return 16;
+        return SIZE(memd_reclaim_request);
     case MEMD_OP_STATS:
-        return 8;
+        return SIZE(memd_msg_header);
     case MEMD_OP_FREE:
-        return len >= 12 ? 16u + 4u * get32(m + 8) : 16u;
+        return len >= OFF(memd_free_request, count) + 4u
+             ? SIZE(memd_free_request) + 4u * get32(m + OFF(memd_free_request, count))
+             : SIZE(memd_free_request);
     default:
         return 0;
     }
@@ -708,21 +716,24 @@ static void render_request(const uint8_t *m, uint32_t len, char *out, size_t n)
             OUT(" %02x", m[i]);
         return;
     }
-    uint32_t op = get16(m), version = get16(m + 2), reserved = get32(m + 4);
+    uint32_t op = get16(m + OFF(memd_msg_header, op)),
+             version = get16(m + OFF(memd_msg_header, version)),
+             reserved = get32(m + OFF(memd_msg_header, reserved));
     const char *name = NAME_OF(op_names, op);
     if (name != NULL)
         OUT("%s", name);
     else
         OUT("unknown op %#" PRIx32, op);
-    if (op == MEMD_OP_ALLOC && len >= 12)
-        OUT(" count=%" PRIu32, get32(m + 8));
-    if (op == MEMD_OP_RECLAIM && len >= 12)
-        OUT(" badge=%" PRIu32, get32(m + 8));
-    if (op == MEMD_OP_FREE && len >= 12) {
-        OUT(" count=%" PRIu32 " frames", get32(m + 8));
-        for (uint32_t i = 16; i + 4 <= len && i < 16 + 4 * 16; i += 4)
+    if (op == MEMD_OP_ALLOC && len >= OFF(memd_alloc_request, count) + 4u)
+        OUT(" count=%" PRIu32, get32(m + OFF(memd_alloc_request, count)));
+    if (op == MEMD_OP_RECLAIM && len >= OFF(memd_reclaim_request, badge) + 4u)
+        OUT(" badge=%" PRIu32, get32(m + OFF(memd_reclaim_request, badge)));
+    if (op == MEMD_OP_FREE && len >= OFF(memd_free_request, count) + 4u) {
+        const uint32_t list = SIZE(memd_free_request), shown = 16u;
+        OUT(" count=%" PRIu32 " frames", get32(m + OFF(memd_free_request, count)));
+        for (uint32_t i = list; i + 4 <= len && i < list + 4 * shown; i += 4)
             OUT(" %" PRIu32, get32(m + i));
-        if (len > 16 + 4 * 16)
+        if (len > list + 4 * shown)
             OUT(" ...");
     }
     if (version != MEMD_MSG_VERSION)
@@ -747,17 +758,17 @@ static bool build_message(struct run *r, const struct step *st, uint8_t *m,
     switch (st->msg) {
     case MSG_ALLOC:
         op = MEMD_OP_ALLOC;
-        put32(m + 8, st->args[0]);
-        n = 16;
+        put32(m + OFF(memd_alloc_request, count), st->args[0]);
+        n = SIZE(memd_alloc_request);
         break;
     case MSG_RECLAIM:
         op = MEMD_OP_RECLAIM;
-        put32(m + 8, st->args[0]);
-        n = 16;
+        put32(m + OFF(memd_reclaim_request, badge), st->args[0]);
+        n = SIZE(memd_reclaim_request);
         break;
     case MSG_STATS:
         op = MEMD_OP_STATS;
-        n = 8;
+        n = SIZE(memd_msg_header);
         break;
     case MSG_FREE: {
         op = MEMD_OP_FREE;
@@ -773,16 +784,16 @@ static bool build_message(struct run *r, const struct step *st, uint8_t *m,
             list = v->frames;
             count = v->n;
         }
-        if (16u + 4u * (uint64_t)count > IPC_MSG_BUFFER_BYTES) {
+        if (SIZE(memd_free_request) + 4u * (uint64_t)count > IPC_MSG_BUFFER_BYTES) {
             failf(r, "line %u: %" PRIu32 " frames do not fit one message", st->line, count);
             return false;
         }
-        put32(m + 8, count);
+        put32(m + OFF(memd_free_request, count), count);
         for (uint32_t i = 0; i < count; i++)
-            put32(m + 16 + 4 * i, list[i]);
-        n = 16 + 4 * count;
+            put32(m + SIZE(memd_free_request) + 4 * i, list[i]);
+        n = SIZE(memd_free_request) + 4 * count;
         if (st->m_count.set)
-            put32(m + 8, st->m_count.v);
+            put32(m + OFF(memd_free_request, count), st->m_count.v);
         break;
     }
     case MSG_RAW:
@@ -792,11 +803,11 @@ static bool build_message(struct run *r, const struct step *st, uint8_t *m,
         break;
     }
     if (st->msg != MSG_RAW) {
-        put16(m, st->m_op.set ? st->m_op.v : op);
-        put16(m + 2, or_default(st->m_version, MEMD_MSG_VERSION));
-        put32(m + 4, or_default(st->m_reserved, 0));
+        put16(m + OFF(memd_msg_header, op), st->m_op.set ? st->m_op.v : op);
+        put16(m + OFF(memd_msg_header, version), or_default(st->m_version, MEMD_MSG_VERSION));
+        put32(m + OFF(memd_msg_header, reserved), or_default(st->m_reserved, 0));
         if (st->msg == MSG_ALLOC && st->m_count.set)
-            put32(m + 8, st->m_count.v);
+            put32(m + OFF(memd_alloc_request, count), st->m_count.v);
     }
     if (st->m_pad.set) {
         if (n + st->m_pad.v > IPC_MSG_BUFFER_BYTES) {
@@ -960,7 +971,8 @@ static uint32_t sys_recv(struct run *r, struct call *c)
         r->fatal = true;
         return KERR_INVALID_ARGUMENT;
     }
-    r->sent_op = r->sent_len >= 2 ? get16(r->sent) : UINT32_MAX;
+    r->sent_op = r->sent_len >= OFF(memd_msg_header, op) + 2u
+               ? get16(r->sent + OFF(memd_msg_header, op)) : UINT32_MAX;
     k_request(&r->k, st->badge, r->sent, r->sent_len);
     uint32_t copy = r->sent_len < capacity ? r->sent_len : (uint32_t)capacity;
     if (!user_write(r, "the receive buffer", buf, r->sent, copy, capacity))
@@ -1020,8 +1032,10 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
         failf(r, "the reply is %" PRIu32 " bytes, shorter than its header", len);
         return false;
     }
-    uint32_t op = get16(m), version = get16(m + 2), result = get16(m + 4),
-             field = get16(m + 6);
+    uint32_t op = get16(m + OFF(memd_reply_header, op)),
+             version = get16(m + OFF(memd_reply_header, version)),
+             result = get16(m + OFF(memd_reply_header, result)),
+             field = get16(m + OFF(memd_reply_header, field));
     dkv(d, "op", op);
     dkv(d, "result", result);
     const char *rw = WORD(result_names, result);
@@ -1041,11 +1055,16 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
                   sizeof(struct memd_error_reply), len);
             return false;
         }
-        static const char *keys[] = { "asked", "budget-left", "frames-left", "index" };
-        for (uint32_t i = 0; i < 4; i++) {
-            uint32_t v = get32(m + 8 + 4 * i);
-            dkv(d, keys[i], v);
-            OUT(" %s=%" PRIu32, keys[i], v);
+        static const struct { const char *key; uint32_t off; } keys[] = {
+            { "asked", OFF(memd_error_reply, asked) },
+            { "budget-left", OFF(memd_error_reply, budget_left) },
+            { "frames-left", OFF(memd_error_reply, frames_left) },
+            { "index", OFF(memd_error_reply, index) },
+        };
+        for (uint32_t i = 0; i < ARRAY_LEN(keys); i++) {
+            uint32_t v = get32(m + keys[i].off);
+            dkv(d, keys[i].key, v);
+            OUT(" %s=%" PRIu32, keys[i].key, v);
         }
         if (ncaps != 0) {
             failf(r, "an error reply transfers %" PRIu32 " capabilities", ncaps);
@@ -1069,12 +1088,12 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
         dkv(d, "count", count);
         dkv(d, "budget-left", left);
         OUT(" count=%" PRIu32 " budget-left=%" PRIu32 " frames", count, left);
-        if (count > MEMD_ALLOC_MAX || len != 16u + 4u * count) {
+        if (count > MEMD_ALLOC_MAX || len != SIZE(memd_alloc_reply) + 4u * count) {
             failf(r, "the ALLOC reply says %" PRIu32 " frames in %" PRIu32 " bytes", count, len);
             return false;
         }
         for (uint32_t i = 0; i < count; i++) {
-            d->frames[d->nframes++] = get32(m + 16 + 4 * i);
+            d->frames[d->nframes++] = get32(m + SIZE(memd_alloc_reply) + 4 * i);
             OUT(" %" PRIu32, d->frames[i]);
         }
         if (ncaps != count) {
@@ -1086,8 +1105,12 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
     }
     case MEMD_OP_FREE:
     case MEMD_OP_RECLAIM: {
-        if (len != 16) {
-            failf(r, "the %s reply is %" PRIu32 " bytes, not 16", WORD(op_names, op), len);
+        uint32_t want = SIZE(memd_free_reply);
+        if (op == MEMD_OP_RECLAIM)
+            want = SIZE(memd_reclaim_reply);
+        if (len != want) {
+            failf(r, "the %s reply is %" PRIu32 " bytes, not %" PRIu32, WORD(op_names, op), len,
+                  want);
             return false;
         }
         if (op == MEMD_OP_FREE) {
@@ -1138,7 +1161,7 @@ static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
             return false;
         }
         for (uint32_t i = 0; i < nrec; i++) {
-            const uint8_t *p = m + sizeof(struct memd_stats_reply) + 16 * i;
+            const uint8_t *p = m + SIZE(memd_stats_reply) + SIZE(memd_stats_client) * i;
             struct memd_stats_client *c = &d->record[d->nrecords++];
             c->badge = get32(p + offsetof(struct memd_stats_client, badge));
             c->frames_held = get32(p + offsetof(struct memd_stats_client, frames_held));
