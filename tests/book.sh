@@ -229,10 +229,11 @@ if make --no-print-directory -s review BUILD="$BUILD" > "$SCRATCH/review.out" 2>
         fail review/prose-as-comments "build/review/memd-core.c lacks the prose"
     fi
     # The review copy is the same program: compiled alike, the same object.
+    TOP=$(pwd)
     for f in memd-core.c memd-image.c memd-host.c; do
-        (cd "$BUILD" && ${CC:-gcc} -std=c11 -O2 -g0 -w -ffreestanding -I. -c "$f" \
-            -o "$SCRATCH/tangled-$f.o") 2> "$SCRATCH/cc.err" &&
-        (cd "$BUILD/review" && ${CC:-gcc} -std=c11 -O2 -g0 -w -ffreestanding -I. -c "$f" \
+        (cd "$BUILD" && ${CC:-gcc} -std=c11 -O2 -g0 -w -ffreestanding -I. -I"$TOP/tests" \
+            -c "$f" -o "$SCRATCH/tangled-$f.o") 2> "$SCRATCH/cc.err" &&
+        (cd "$BUILD/review" && ${CC:-gcc} -std=c11 -O2 -g0 -w -ffreestanding -I. -I"$TOP/tests" -c "$f" \
             -o "$SCRATCH/review-$f.o") 2>> "$SCRATCH/cc.err"
         if cmp -s "$SCRATCH/tangled-$f.o" "$SCRATCH/review-$f.o"; then
             pass "review/$f-same-object-code"
