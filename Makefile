@@ -44,6 +44,12 @@ TEST_PACKAGES := clang gdb poppler-utils cppcheck clang-tidy valgrind \
 	libclang-rt-14-dev chromium
 DEB_PACKAGES := $(IMAGE_PACKAGES) $(BOOK_PACKAGES) $(TEST_PACKAGES)
 
+# For tests/deps-size.sh, which prices each group for the README.
+print-packages-image: ; @echo $(IMAGE_PACKAGES)
+print-packages-book: ; @echo $(BOOK_PACKAGES)
+print-packages-test: ; @echo $(TEST_PACKAGES)
+.PHONY: print-packages-image print-packages-book print-packages-test
+
 IMAGE_DEPS := $(BUILD)/.deps-image
 BOOK_DEPS := $(BUILD)/.deps-book
 # Every group: what make test, make check, make fuzz and make bench need.
