@@ -151,3 +151,20 @@ case " $asked " in
                esac ;;
     *) fail image-needs-only-its-packages "no package check found in make -n build/memd: $(head -2 "$SCRATCH/deps.out" | tr '\n' ' ')" ;;
 esac
+
+# What each group of packages costs (the README's table): tests/deps-size.sh
+# prices the three goals, each adding to the one before, so each fetches
+# at least as many files and bytes as the last, and names exactly the
+# Makefile's packages.
+tests/deps-size.sh > "$SCRATCH/size.out" 2> "$SCRATCH/size.err"
+named_image=$(make -s --no-print-directory print-packages-image | wc -w)
+if awk -v ni="$named_image" -F'|' '
+        NR > 2 { n++; files = $4 + 0; mib = $5 + 0
+                 if (files <= 0 || mib <= 0 || files < lf || mib < lm) bad = 1
+                 if (n == 1 && $3 + 0 != ni) bad = 1
+                 lf = files; lm = mib }
+        END { exit !(n == 3 && !bad) }' "$SCRATCH/size.out"; then
+    pass deps-size-prices-each-goal
+else
+    fail deps-size-prices-each-goal "$(tr '\n' ' ' < "$SCRATCH/size.out") $(head -2 "$SCRATCH/size.err" | tr '\n' ' ')"
+fi
