@@ -297,7 +297,7 @@ coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
 KMODEL := $(BUILD)/kmodel
 KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
 
-KMODEL_SRCS := tests/kmodel.c tests/kmodel-scenario.c tests/kmodel-names.c tests/kernel.c
+KMODEL_SRCS := tests/kmodel.c tests/kmodel-reply.c tests/kmodel-scenario.c tests/kmodel-names.c tests/kernel.c
 
 $(KMODEL): $(KMODEL_SRCS) tests/kmodel.h tests/kernel.h $(BUILD)/memd-abi.h
 	$(CC) $(KMODEL_CFLAGS) -o $@ $(KMODEL_SRCS)

@@ -6,15 +6,17 @@
  * The model starts IMAGE (build/memd, the very bytes the EriX kernel would
  * load) as a Linux process under ptrace and stops it at every `syscall`
  * instruction with PTRACE_SYSEMU, so that the host kernel never executes
- * one of memd's system calls.  It then carries the call out itself, as the
- * ABI chapter of memd.nw defines it: a capability space of typed slots with
- * rights, untyped objects with a watermark, frames and the copies clients
- * hold, endpoints and badges, receive and reply with message buffers
- * copied out of and into memd's memory.  It writes the startup frame at the
- * top of the image's stack reserve and sets the entry registers; it plays
- * rootd and memd's clients from a scenario file (tests/scenarios/README.md
- * describes the format; tests/kmodel-scenario.c reads it) and checks every
- * reply memd sends.
+ * one of memd's system calls.  It decodes the call from the registers and
+ * has the one model of the kernel, tests/kernel.c (the same the host tests
+ * run on), carry it out, as the ABI chapter of memd.nw defines it: a
+ * capability space of typed slots with rights, untyped objects with a
+ * watermark, frames and the copies clients hold, endpoints and badges;
+ * receive and reply it does here, with message buffers copied out of and
+ * into memd's memory.  It writes the startup frame at the top of the
+ * image's stack reserve and sets the entry registers; it plays rootd and
+ * memd's clients from a scenario file (tests/scenarios/README.md describes
+ * the format; tests/kmodel-scenario.c reads it) and checks every reply memd
+ * sends (tests/kmodel-reply.c).
  *
  * Every number comes from memd-abi.h, tangled from memd.nw: the contract
  * has one source.  The model is not a mock: whatever the real kernel would
@@ -990,270 +992,8 @@ static uint32_t sys_recv(struct run *r, struct call *c)
     return KERR_OK;
 }
 
-/* --- memd's replies, decoded and checked --------------------------------- */
+/* --- memd's replies: delivered here, decoded and checked by kmodel-reply.c */
 
-struct decoded {
-    uint32_t nkv;
-    struct kv kv[MAX_KV];
-    uint32_t nframes;
-    uint32_t frames[MEMD_ALLOC_MAX + 1];
-    uint32_t nrecords;
-    struct memd_stats_client record[MEMD_ENV_MAX_CLIENTS + 1];
-};
-
-static void dkv(struct decoded *d, const char *key, uint64_t v)
-{
-    if (d->nkv == MAX_KV)
-        return;
-    snprintf(d->kv[d->nkv].key, sizeof d->kv[0].key, "%s", key);
-    d->kv[d->nkv++].value = v;
-}
-
-static const struct kv *find_kv(const struct kv *kv, uint32_t n, const char *key)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        if (strcmp(kv[i].key, key) == 0)
-            return &kv[i];
-    }
-    return NULL;
-}
-
-/* Checks the shape the ABI gives a reply; fills d with its fields, and
-   text with the reply as a person reads it. */
-static bool decode_reply(struct run *r, const uint8_t *m, uint32_t len,
-                         uint32_t ncaps, struct decoded *d, char *text, size_t n)
-{
-    size_t k = 0;
-    bool ok = true;
-#define OUT(...) (k += (size_t)snprintf(text + k, k < n ? n - k : 0, __VA_ARGS__))
-    memset(d, 0, sizeof *d);
-    if (len < sizeof(struct memd_reply_header)) {
-        OUT("a reply of %" PRIu32 " bytes", len);
-        failf(r, "the reply is %" PRIu32 " bytes, shorter than its header", len);
-        return false;
-    }
-    uint32_t op = get16(m + OFF(memd_reply_header, op)),
-             version = get16(m + OFF(memd_reply_header, version)),
-             result = get16(m + OFF(memd_reply_header, result)),
-             field = get16(m + OFF(memd_reply_header, field));
-    dkv(d, "op", op);
-    dkv(d, "result", result);
-    const char *rw = WORD(result_names, result);
-    for (size_t i = 0; rw[i] != '\0'; i++)
-        OUT("%c", rw[i] >= 'a' && rw[i] <= 'z' ? rw[i] - 'a' + 'A' : rw[i]);
-    if (version != MEMD_MSG_VERSION) {
-        failf(r, "the reply's version is %" PRIu32 ", not %u", version, MEMD_MSG_VERSION);
-        ok = false;
-    }
-    if (op != (r->sent_len >= 2 ? r->sent_op : 0u))
-        OUT(" op=%s", WORD(op_names, op));
-    if (result != MEMD_OK) {
-        dkv(d, "field", field);
-        OUT(" field=%s", WORD(field_names, field));
-        if (len != sizeof(struct memd_error_reply)) {
-            failf(r, "an error reply is %zu bytes; this one is %" PRIu32,
-                  sizeof(struct memd_error_reply), len);
-            return false;
-        }
-        static const struct { const char *key; uint32_t off; } keys[] = {
-            { "asked", OFF(memd_error_reply, asked) },
-            { "budget-left", OFF(memd_error_reply, budget_left) },
-            { "frames-left", OFF(memd_error_reply, frames_left) },
-            { "index", OFF(memd_error_reply, index) },
-        };
-        for (uint32_t i = 0; i < ARRAY_LEN(keys); i++) {
-            uint32_t v = get32(m + keys[i].off);
-            dkv(d, keys[i].key, v);
-            OUT(" %s=%" PRIu32, keys[i].key, v);
-        }
-        if (ncaps != 0) {
-            failf(r, "an error reply transfers %" PRIu32 " capabilities", ncaps);
-            ok = false;
-        }
-        return ok;
-    }
-    if (field != 0) {
-        failf(r, "an OK reply names field %" PRIu32, field);
-        ok = false;
-    }
-    OUT(" %s", WORD(op_names, op));
-    switch (op) {
-    case MEMD_OP_ALLOC: {
-        if (len < sizeof(struct memd_alloc_reply)) {
-            failf(r, "the ALLOC reply is %" PRIu32 " bytes", len);
-            return false;
-        }
-        uint32_t count = get32(m + offsetof(struct memd_alloc_reply, count));
-        uint32_t left = get32(m + offsetof(struct memd_alloc_reply, budget_left));
-        dkv(d, "count", count);
-        dkv(d, "budget-left", left);
-        OUT(" count=%" PRIu32 " budget-left=%" PRIu32 " frames", count, left);
-        if (count > MEMD_ALLOC_MAX || len != SIZE(memd_alloc_reply) + 4u * count) {
-            failf(r, "the ALLOC reply says %" PRIu32 " frames in %" PRIu32 " bytes", count, len);
-            return false;
-        }
-        for (uint32_t i = 0; i < count; i++) {
-            d->frames[d->nframes++] = get32(m + SIZE(memd_alloc_reply) + 4 * i);
-            OUT(" %" PRIu32, d->frames[i]);
-        }
-        if (ncaps != count) {
-            failf(r, "the ALLOC reply names %" PRIu32 " frames but transfers %" PRIu32
-                     " capabilities", count, ncaps);
-            ok = false;
-        }
-        return ok;
-    }
-    case MEMD_OP_FREE:
-    case MEMD_OP_RECLAIM: {
-        uint32_t want = SIZE(memd_free_reply);
-        if (op == MEMD_OP_RECLAIM)
-            want = SIZE(memd_reclaim_reply);
-        if (len != want) {
-            failf(r, "the %s reply is %" PRIu32 " bytes, not %" PRIu32, WORD(op_names, op), len,
-                  want);
-            return false;
-        }
-        if (op == MEMD_OP_FREE) {
-            uint32_t a = get32(m + offsetof(struct memd_free_reply, freed));
-            uint32_t b = get32(m + offsetof(struct memd_free_reply, budget_left));
-            dkv(d, "freed", a);
-            dkv(d, "budget-left", b);
-            OUT(" freed=%" PRIu32 " budget-left=%" PRIu32, a, b);
-        } else {
-            uint32_t a = get32(m + offsetof(struct memd_reclaim_reply, reclaimed));
-            uint32_t b = get32(m + offsetof(struct memd_reclaim_reply, remaining));
-            dkv(d, "reclaimed", a);
-            dkv(d, "remaining", b);
-            OUT(" reclaimed=%" PRIu32 " remaining=%" PRIu32, a, b);
-        }
-        break;
-    }
-    case MEMD_OP_STATS: {
-        if (len < sizeof(struct memd_stats_reply)) {
-            failf(r, "the STATS reply is %" PRIu32 " bytes", len);
-            return false;
-        }
-        static const struct { const char *key; size_t off; } keys[] = {
-            { "total", offsetof(struct memd_stats_reply, total_frames) },
-            { "pool", offsetof(struct memd_stats_reply, pool_frames) },
-            { "laundry", offsetof(struct memd_stats_reply, laundry_frames) },
-            { "untyped", offsetof(struct memd_stats_reply, untyped_frames) },
-            { "allocated", offsetof(struct memd_stats_reply, allocated_frames) },
-            { "quarantined", offsetof(struct memd_stats_reply, quarantined_frames) },
-            { "denied", offsetof(struct memd_stats_reply, failed_denied) },
-            { "invalid", offsetof(struct memd_stats_reply, failed_invalid) },
-            { "not-found", offsetof(struct memd_stats_reply, failed_not_found) },
-            { "exhausted", offsetof(struct memd_stats_reply, failed_exhausted) },
-            { "over-budget", offsetof(struct memd_stats_reply, failed_over_budget) },
-            { "internal", offsetof(struct memd_stats_reply, failed_internal) },
-            { "kernel-failures", offsetof(struct memd_stats_reply, kernel_failures) },
-            { "records", offsetof(struct memd_stats_reply, record_count) },
-        };
-        for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-            uint32_t v = get32(m + keys[i].off);
-            dkv(d, keys[i].key, v);
-            OUT(" %s=%" PRIu32, keys[i].key, v);
-        }
-        uint32_t nrec = get32(m + offsetof(struct memd_stats_reply, record_count));
-        if (nrec > MEMD_ENV_MAX_CLIENTS + 1u ||
-            len != sizeof(struct memd_stats_reply) + nrec * sizeof(struct memd_stats_client)) {
-            failf(r, "the STATS reply says %" PRIu32 " records in %" PRIu32 " bytes", nrec, len);
-            return false;
-        }
-        for (uint32_t i = 0; i < nrec; i++) {
-            const uint8_t *p = m + SIZE(memd_stats_reply) + SIZE(memd_stats_client) * i;
-            struct memd_stats_client *c = &d->record[d->nrecords++];
-            c->badge = get32(p + offsetof(struct memd_stats_client, badge));
-            c->frames_held = get32(p + offsetof(struct memd_stats_client, frames_held));
-            c->frame_budget = get32(p + offsetof(struct memd_stats_client, frame_budget));
-            c->slot_budget = get32(p + offsetof(struct memd_stats_client, slot_budget));
-            OUT("; %s holds %" PRIu32 " of %" PRIu32 " (slots %" PRIu32 ")", k_who(c->badge),
-                c->frames_held, c->frame_budget, c->slot_budget);
-        }
-        break;
-    }
-    default:
-        failf(r, "an OK reply to op %#" PRIx32 ", which memd does not serve", op);
-        return false;
-    }
-    if (ncaps != 0) {
-        failf(r, "the %s reply transfers %" PRIu32 " capabilities", WORD(op_names, op), ncaps);
-        ok = false;
-    }
-    return ok;
-#undef OUT
-}
-
-static void compare_list(struct run *r, const char *what, const uint32_t *want,
-                         uint32_t nwant, const uint32_t *got, uint32_t ngot)
-{
-    bool same = nwant == ngot;
-    for (uint32_t i = 0; same && i < nwant; i++)
-        same = want[i] == got[i];
-    if (same)
-        return;
-    char a[256], b[256];
-    size_t ka = 0, kb = 0;
-    for (uint32_t i = 0; i < nwant && ka < sizeof a; i++)
-        ka += (size_t)snprintf(a + ka, sizeof a - ka, " %" PRIu32, want[i]);
-    for (uint32_t i = 0; i < ngot && kb < sizeof b; i++)
-        kb += (size_t)snprintf(b + kb, sizeof b - kb, " %" PRIu32, got[i]);
-    a[ka < sizeof a ? ka : sizeof a - 1] = '\0';
-    b[kb < sizeof b ? kb : sizeof b - 1] = '\0';
-    failf(r, "line %u: expected %s%s, got%s", r->pending->line, what,
-          nwant != 0 ? a : " none", ngot != 0 ? b : " none");
-}
-
-static void check_expect(struct run *r, const struct expect *ex, const struct decoded *d,
-                         const uint32_t *caps, uint32_t ncaps)
-{
-    unsigned line = r->pending->line;
-    const struct kv *res = find_kv(d->kv, d->nkv, "result");
-    if (res != NULL && res->value != ex->result)
-        failf(r, "line %u: expected %s, memd answered %s", line,
-              WORD(result_names, ex->result), WORD(result_names, res->value));
-    const struct kv *op = find_kv(d->kv, d->nkv, "op");
-    const struct kv *want_op = find_kv(ex->kv, ex->nkv, "op");
-    uint32_t echo = r->sent_len >= 2 ? r->sent_op : 0u;  /* the ABI: op, or 0 */
-    if (want_op == NULL && op != NULL && op->value != echo)
-        failf(r, "line %u: the reply's op is %#" PRIx64 ", expected %#" PRIx32, line,
-              op->value, echo);
-    for (uint32_t i = 0; i < ex->nkv; i++) {
-        const struct kv *got = find_kv(d->kv, d->nkv, ex->kv[i].key);
-        if (got == NULL)
-            failf(r, "line %u: this reply has no field '%s'", line, ex->kv[i].key);
-        else if (got->value != ex->kv[i].value)
-            failf(r, "line %u: expected %s=%" PRIu64 ", got %" PRIu64, line, ex->kv[i].key,
-                  ex->kv[i].value, got->value);
-    }
-    if (ex->frames_set)
-        compare_list(r, "frames", ex->frames, ex->nframes, d->frames, d->nframes);
-    if (ex->slots_set)
-        compare_list(r, "slots", ex->slots, ex->nslots, caps, ncaps);
-    for (uint32_t i = 0; i < ex->nrecords; i++) {
-        const struct record_expect *re = &ex->record[i];
-        const struct memd_stats_client *c = NULL;
-        for (uint32_t j = 0; j < d->nrecords; j++) {
-            if (d->record[j].badge == re->badge)
-                c = &d->record[j];
-        }
-        if (c == NULL) {
-            failf(r, "line %u: no record for badge %" PRIu64, line, re->badge);
-            continue;
-        }
-        for (uint32_t j = 0; j < re->nkv; j++) {
-            uint64_t got = strcmp(re->kv[j].key, "held") == 0 ? c->frames_held
-                         : strcmp(re->kv[j].key, "frame-budget") == 0 ? c->frame_budget
-                         : c->slot_budget;
-            if (got != re->kv[j].value)
-                failf(r, "line %u: record %" PRIu64 ": expected %s=%" PRIu64 ", got %" PRIu64,
-                      line, re->badge, re->kv[j].key, re->kv[j].value, got);
-        }
-    }
-}
-
-/* memd's names for frames must be a consistent naming: one number, one
-   frame, for as long as memd runs. */
 static uint32_t sys_reply(struct run *r, struct call *c)
 {
     uint64_t msg = c->regs->rdi, len = c->regs->rsi, capsp = c->regs->rdx,
@@ -1299,7 +1039,8 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     char text[1024], where[512];
     size_t k = 0;
     text[0] = where[0] = '\0';
-    bool shaped = decode_reply(r, m, (uint32_t)len, (uint32_t)ncaps, &d, text, sizeof text);
+    const struct reply_check ck = { r->sent_op, r->sent_len, st->line, kernel_finds, r };
+    bool shaped = decode_reply(&ck, m, (uint32_t)len, (uint32_t)ncaps, &d, text, sizeof text);
     for (uint64_t i = 0; i < ncaps && k < sizeof where; i++)
         k += (size_t)snprintf(where + k, sizeof where - k, "%s%" PRIu32 "=%#" PRIx64,
                               i == 0 ? "" : " ", caps[i], r->k.frames[k_slot(&r->k, caps[i])->obj].phys);
@@ -1309,7 +1050,7 @@ static uint32_t sys_reply(struct run *r, struct call *c)
         tracef(r, "  memd → %-9s %s", k_who(to), text);
     k_transfer(&r->k, to, caps, (uint32_t)ncaps);
     if (shaped)
-        check_expect(r, &st->ex, &d, caps, (uint32_t)ncaps);
+        check_expect(&ck, &st->ex, &d, caps, (uint32_t)ncaps);
     /* What the client now believes it holds. */
     k_replied(&r->k, m, (uint32_t)len, caps, (uint32_t)ncaps);
     const struct kv *res = find_kv(d.kv, d.nkv, "result");

@@ -1,8 +1,10 @@
-/* tests/kmodel.h: what the two halves of the kernel model share.
+/* tests/kmodel.h: what the parts of the kernel model share.
  *
- * tests/kmodel-scenario.c reads scenario files into a struct scenario and
- * holds the ABI's names; tests/kmodel.c boots the image and plays the
- * scenario as the EriX kernel, rootd and memd's clients.  tests/kmodel.c
+ * tests/kmodel-names.c holds the ABI's names; tests/kmodel-scenario.c
+ * reads scenario files into a struct scenario; tests/kmodel-reply.c
+ * decodes and checks memd's replies; tests/kmodel.c boots the image and
+ * plays the scenario as the EriX kernel (tests/kernel.c: the kernel's
+ * objects and rules, kernel.h), rootd and memd's clients.  tests/kmodel.c
  * says what the model is for.
  */
 #ifndef KMODEL_H
@@ -178,5 +180,32 @@ struct scenario {
 };
 
 void parse_scenario(const char *path, struct scenario *s);
+
+/* ----------------------------------------------------------------------
+ * The reply checker (kmodel-reply.c): memd's replies decoded by the ABI's
+ * layouts, checked for shape, and compared with the scenario.
+ * ---------------------------------------------------------------------- */
+
+struct decoded {
+    uint32_t nkv;
+    struct kv kv[MAX_KV];
+    uint32_t nframes;
+    uint32_t frames[MEMD_ALLOC_MAX + 1];
+    uint32_t nrecords;
+    struct memd_stats_client record[MEMD_ENV_MAX_CLIENTS + 1];
+};
+
+struct reply_check {
+    uint32_t sent_op, sent_len;   /* the request being answered */
+    unsigned line;                /* its line of the scenario */
+    void (*fail)(void *ctx, const char *what);
+    void *ctx;
+};
+
+bool decode_reply(const struct reply_check *ck, const uint8_t *m, uint32_t len,
+                  uint32_t ncaps, struct decoded *d, char *text, size_t n);
+void check_expect(const struct reply_check *ck, const struct expect *ex,
+                  const struct decoded *d, const uint32_t *caps, uint32_t ncaps);
+const struct kv *find_kv(const struct kv *kv, uint32_t n, const char *key);
 
 #endif /* KMODEL_H */
