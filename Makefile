@@ -263,9 +263,9 @@ coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
 KMODEL := $(BUILD)/kmodel
 KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
 
-KMODEL_SRCS := tests/kmodel.c tests/kmodel-scenario.c
+KMODEL_SRCS := tests/kmodel.c tests/kmodel-scenario.c tests/kgdb.c
 
-$(KMODEL): $(KMODEL_SRCS) tests/kmodel.h $(BUILD)/memd-abi.h
+$(KMODEL): $(KMODEL_SRCS) tests/kmodel.h tests/kgdb.h $(BUILD)/memd-abi.h
 	$(CC) $(KMODEL_CFLAGS) -o $@ $(KMODEL_SRCS)
 
 # A deliberately careless image, built like the real one, whose mistakes
