@@ -47,6 +47,7 @@ next_line=$(awk -v l="${line:-0}" 'NR > l && NF { print NR; exit }' memd.nw)
 read -r badge count <<< "$(sed -n 's/^client \([0-9][0-9]*\) alloc \([0-9][0-9]*\)$/\1 \2/p' "$DEMO" | head -1)"
 sys_reply=$(sed -n 's/^#define SYS_REPLY \(0x[0-9a-fA-F]*\)u.*/\1/p' "$HEADER")
 
+"$KMODEL" "$IMAGE" "$DEMO" > "$SCRATCH/plain.trace" 2>&1   # the demo without gdb
 if [ "$(grep -cxF -- "$stmt" memd.nw)" != 1 ] || [ -z "$badge" ] || [ -z "$sys_reply" ]; then
     fail session "memd.nw has $(grep -cxF -- "$stmt" memd.nw) lines '${stmt# *}' (one wanted), $DEMO ${badge:+a first allocation}${badge:-no line 'client N alloc N'}, the ABI header ${sys_reply:+SYS_REPLY}${sys_reply:-no SYS_REPLY}"
 else
@@ -128,7 +129,6 @@ EOF
         fail stepi-over-syscall "wanted rax $sys_reply, then 0 with the reply the last line of the trace; gdb says '$(said syscall)'; the trace then ended '$(tail -1 "$SCRATCH/at-step.trace" 2>/dev/null)'"
     fi
     # Continued, the run ends as without gdb.
-    "$KMODEL" "$IMAGE" "$DEMO" > "$SCRATCH/plain.trace" 2>&1
     if part end | grep -q '^\[Inferior 1 (.*) exited normally\]$' &&
        grep -q '^PASS ' "$SCRATCH/session.trace" &&
        cmp -s "$SCRATCH/plain.trace" "$SCRATCH/session.trace"; then
@@ -138,6 +138,17 @@ EOF
     fi
 fi
 
+# Detached at a breakpoint, memd is the model's again: it plays the rest of
+# the script alone, to the same trace.
+printf 'break memd.nw:%s\ncontinue\ndetach\n' "${line:-0}" > "$SCRATCH/detach.gdb"
+out=$(debug "$IMAGE" "$DEMO" "$SCRATCH/detach.trace" "$SCRATCH/detach.gdb")
+if echo "$out" | grep -q '^\[Inferior 1 (.*) detached\]$' &&
+   cmp -s "$SCRATCH/plain.trace" "$SCRATCH/detach.trace"; then
+    pass detach-lets-the-model-finish
+else
+    fail detach-lets-the-model-finish "gdb says '$(echo "$out" | tail -1)'; the trace ends '$(tail -1 "$SCRATCH/detach.trace")'"
+fi
+
 # Without a breakpoint: every scenario, and every mistake of the careless
 # image, gives the same trace and verdict as without gdb, and gdb hears
 # the verdict as the exit code.  (A fault stops memd for gdb, so that it
@@ -145,15 +156,15 @@ fi
 printf 'continue\ncontinue\n' > "$SCRATCH/continue.gdb"
 same() {  # same NAME IMAGE SCENARIO
     local t=$SCRATCH/same.trace rc said
-    "$KMODEL" "$2" "$3" > "$SCRATCH/plain.trace" 2>&1
+    "$KMODEL" "$2" "$3" > "$SCRATCH/alone.trace" 2>&1
     rc=$?
     said=$(debug "$2" "$3" "$t" "$SCRATCH/continue.gdb" | grep '^\[Inferior 1 ')
     local want='exited normally'
     [ $rc -ne 0 ] && want="exited with code 0$rc"
-    if cmp -s "$SCRATCH/plain.trace" "$t" && [[ $said == *"$want]" ]]; then
+    if cmp -s "$SCRATCH/alone.trace" "$t" && [[ $said == *"$want]" ]]; then
         pass "same-verdict/$1"
     else
-        fail "same-verdict/$1" "without gdb: '$(tail -1 "$SCRATCH/plain.trace")' (exit $rc); under the stub: '$(tail -1 "$t")', gdb says '$said'"
+        fail "same-verdict/$1" "without gdb: '$(tail -1 "$SCRATCH/alone.trace")' (exit $rc); under the stub: '$(tail -1 "$t")', gdb says '$said'"
     fi
 }
 for scn in tests/scenarios/*.scn; do
