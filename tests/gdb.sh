@@ -174,7 +174,8 @@ for scn in tests/selftest/*.scn; do
     same "careless/$(basename "$scn" .scn)" "$CARELESS" "$scn"
 done
 
-# A fault: gdb stops where the model says memd took it.
+# A fault: gdb stops where the model says memd took it (the model names
+# the file as the line information does, which may be a longer path).
 cat > "$SCRATCH/fault.gdb" <<'EOF'
 continue
 bt 1
@@ -182,8 +183,9 @@ continue
 EOF
 out=$(debug "$CARELESS" tests/selftest/fault.scn "$SCRATCH/fault.trace" "$SCRATCH/fault.gdb")
 where=$(sed -n 's/^FAIL: memd takes signal 11 .* (\([^ ()]*:[0-9]*\)), .*/\1/p' "$SCRATCH/fault.trace")
-if [ -n "$where" ] && echo "$out" | grep -q '^Program received signal SIGSEGV' &&
-   echo "$out" | grep -q "^#0  .* at $where\$"; then
+at=$(echo "$out" | sed -n 's/^#0  .* at \([^ ]*:[0-9]*\)$/\1/p' | head -1)
+if [ -n "$where" ] && [ -n "$at" ] && echo "$out" | grep -q '^Program received signal SIGSEGV' &&
+   { [ "$where" = "$at" ] || [ "${where%/"$at"}" != "$where" ]; }; then
     pass fault-shown-where-the-model-says
 else
     fail fault-shown-where-the-model-says "the model says '$(tail -1 "$SCRATCH/fault.trace")'; gdb says '$(echo "$out" | grep -m2 -e '^Program' -e '^#0' | tr '\n' ' ')'"
