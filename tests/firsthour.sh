@@ -504,8 +504,10 @@ open(out, "w", encoding="utf-8").write("\n".join(lines))
 PY
 }
 
-# A make of the scratch tree: nothing of the make that runs this area.
-smake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory "$@"; }
+# A make of the scratch tree: nothing of the make that runs this area (nor
+# its AREAS, which make exports: `make test AREAS=firsthour` would make the
+# copy's make test run only this area).
+smake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u AREAS make --no-print-directory "$@"; }
 
 # tree DIR: a scratch copy of the tree around DIR/memd.nw, tangled, with
 # the kernel model and the careless image of this build when the ABI
