@@ -5,6 +5,7 @@
 #                   make test AREAS="frames service": build what those
 #                   areas need, then run them alone
 #   make run        boot the image under the kernel model: a demo session
+#   make debug      the same under gdb (SCENARIO=tests/scenarios/X.scn)
 #   make html       weave the HTML alone (seconds): build/memd.html
 #   make check      structural checks of the web, then the static analysers
 #   make bench      count instructions per allocation, free and request
@@ -136,7 +137,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -Itests -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench run review html FORCE
+.PHONY: all test check clean fuzz coverage bench run debug review html FORCE
 
 all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -297,9 +298,10 @@ coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
 KMODEL := $(BUILD)/kmodel
 KMODEL_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) $(SANITIZE)
 
-KMODEL_SRCS := tests/kmodel.c tests/kmodel-reply.c tests/kmodel-scenario.c tests/kmodel-names.c tests/kernel.c
+KMODEL_SRCS := tests/kmodel.c tests/kmodel-reply.c tests/kmodel-scenario.c tests/kmodel-names.c \
+	tests/kernel.c tests/kgdb.c
 
-$(KMODEL): $(KMODEL_SRCS) tests/kmodel.h tests/kernel.h $(BUILD)/memd-abi.h
+$(KMODEL): $(KMODEL_SRCS) tests/kmodel.h tests/kernel.h tests/kgdb.h $(BUILD)/memd-abi.h
 	$(CC) $(KMODEL_CFLAGS) -o $@ $(KMODEL_SRCS)
 
 # A deliberately careless image, built like the real one, whose mistakes
@@ -320,10 +322,11 @@ AREA_NEEDS_fuzz := $(FUZZ_BINS) $(TEST_PROGS)
 AREA_NEEDS_bench := $(BENCH_PROG)
 AREA_NEEDS_image := $(IMAGE) $(TANGLE_STAMP)
 AREA_NEEDS_e2e := $(IMAGE) $(KMODEL) $(CARELESS)
+AREA_NEEDS_gdb := $(IMAGE) $(KMODEL) $(CARELESS)
 AREA_NEEDS_lines := $(TANGLE_STAMP)
 AREA_NEEDS_firsthour := all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS)
 $(foreach t,$(TEST_NAMES),$(eval AREA_NEEDS_$(t) := $(HOST_OBJDIR)/test-$(t)))
-TEST_NEEDS := $(if $(strip $(AREAS)),$(foreach a,$(AREAS),$(if $(filter undefined,$(origin AREA_NEEDS_$(a))),$(error make test: no area named '$(a)'; the areas: web book $(TEST_NAMES) valgrind fuzz bench image e2e lines firsthour),$(AREA_NEEDS_$(a)))),all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS))
+TEST_NEEDS := $(if $(strip $(AREAS)),$(foreach a,$(AREAS),$(if $(filter undefined,$(origin AREA_NEEDS_$(a))),$(error make test: no area named '$(a)'; the areas: web book $(TEST_NAMES) valgrind fuzz bench image e2e gdb lines firsthour),$(AREA_NEEDS_$(a)))),all $(TEST_PROGS) $(PLAIN_PROGS) $(FUZZ_BINS) $(BENCH_PROG) $(KMODEL) $(CARELESS))
 
 test: $(TEST_NEEDS) | $(DEPS_STAMP)
 	@HOST_BIN=$(HOST_OBJDIR) PLAIN_BIN=$(PLAIN_OBJDIR) TEST_NAMES="$(TEST_NAMES)" \
@@ -333,6 +336,13 @@ test: $(TEST_NEEDS) | $(DEPS_STAMP)
 # checks the authority it was handed, and serves a short session.
 run: $(IMAGE) $(KMODEL)
 	@$(KMODEL) $(IMAGE) tests/scenarios/demo.scn
+
+# gdb on the image while it serves a scenario (memd.nw, "Debugging"): the
+# kernel model holds memd for gdb (kmodel --gdb, tests/kgdb.c); its trace
+# appears among gdb's output.  make debug SCENARIO=tests/scenarios/X.scn
+SCENARIO ?= tests/scenarios/demo.scn
+debug: $(IMAGE) $(KMODEL) | $(DEPS_STAMP)
+	gdb -q -ex 'target remote | exec $(KMODEL) --gdb $(IMAGE) $(SCENARIO)' $(IMAGE)
 
 check: $(TANGLE_STAMP) | $(DEPS_STAMP)
 	@tests/check

@@ -504,8 +504,9 @@ open(out, "w", encoding="utf-8").write("\n".join(lines))
 PY
 }
 
-# A make of the scratch tree: nothing of the make that runs this area (not
-# even AREAS, which make exports when it is given on its command line).
+# A make of the scratch tree: nothing of the make that runs this area (nor
+# its AREAS, which make exports: `make test AREAS=firsthour` would make the
+# copy's make test run only this area).
 smake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u AREAS make --no-print-directory "$@"; }
 
 # tree DIR: a scratch copy of the tree around DIR/memd.nw, tangled, with
@@ -539,7 +540,7 @@ tested() {
     mkdir -p "$d/bin"
     printf '#!/bin/sh\n# valgrind%s stand-in: the program, natively.\nwhile [ $# -gt 0 ]; do case $1 in -*) shift ;; *) break ;; esac; done\nexec "$@"\n' "'s" > "$d/bin/valgrind"
     chmod +x "$d/bin/valgrind"
-    (cd "$d" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u AREAS -u KMODEL -u IMAGE -u CARELESS -u CLANG_IMAGE \
+    (cd "$d" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u KMODEL -u IMAGE -u CARELESS -u CLANG_IMAGE \
         -u TAP_STREAM -u TAP_FULL PATH="$d/bin:$PATH" BUILD=build TESTS_SKIP="web book $AREA" \
         sh -c "$cmdline" > tap 2>&1)
     return 0

@@ -1,6 +1,9 @@
 /* tests/kmodel.c: a model of the EriX kernel that boots the real memd image.
  *
  *   kmodel [-q] IMAGE SCENARIO     run one scenario; print its trace
+ *   kmodel --gdb IMAGE SCENARIO    the same, with memd held for gdb: the
+ *                                  stub (tests/kgdb.c) talks on stdin and
+ *                                  stdout, the trace goes to stderr
  *   kmodel --names                 print every ABI name the model knows
  *
  * The model starts IMAGE (build/memd, the very bytes the EriX kernel would
@@ -51,6 +54,7 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "kgdb.h"
 #include "kmodel.h"
 
 /* Where a field lies on the wire, and how long a message is: the ABI
@@ -1447,6 +1451,65 @@ static void judge(struct run *r)
         failf(r, "memd never answered line %u", r->pending->line);
 }
 
+/* What memd's process stopped (or ended) with, carried out: a system
+   call, or a failure of the run. */
+static void memd_event(struct run *r, int st)
+{
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        if (watchdog_fired)
+            failf(r, "memd ran %u seconds without finishing: killed", WATCHDOG_SECONDS);
+        else
+            failf(r, "memd's process ended (status %#x)", (unsigned)st);
+        r->pid = 0;
+        r->fatal = true;
+    } else if (WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+        syscall_stop(r);
+        if (r->calls_total >= MAX_CALLS_PER_RUN) {
+            failf(r, "memd made %" PRIu64 " system calls without finishing",
+                  r->calls_total);
+            r->fatal = true;
+        }
+    } else if (WIFSTOPPED(st)) {
+        memd_stopped(r, WSTOPSIG(st));
+    }
+}
+
+/* --- under gdb (kmodel --gdb; the stub is tests/kgdb.c) -------------- */
+
+static bool debugging;        /* the first run is served to gdb */
+static size_t trace_shown;    /* how much of the trace is on stderr */
+
+/* The trace so far, on the standard error as it grows. */
+static void show_trace(struct run *r)
+{
+    fflush(r->trace);
+    if (r->trace_len > trace_shown)
+        fwrite(r->trace_buf + trace_shown, 1, r->trace_len - trace_shown, stderr);
+    trace_shown = r->trace_len;
+}
+
+static bool debug_event(void *ctx, int st)
+{
+    struct run *r = ctx;
+    memd_event(r, st);
+    show_trace(r);
+    return !r->fatal && !r->halted && !r->idle;
+}
+
+/* gdb holds memd from its entry point (no watchdog: a person may think at
+   a breakpoint) until the run is over, or until it detaches, when the
+   model's own loop plays the rest. */
+static void debug_session(struct run *r)
+{
+    const struct kgdb_model m = { r, debug_event };
+    trace_shown = 0;
+    show_trace(r);
+    if (kgdb_serve(r->pid, &m) == KGDB_KILLED) {
+        failf(r, "the debugger ended memd's run before the end of the script");
+        r->fatal = true;
+    }
+}
+
 /* Boots memd once into the scenario; fills r with the trace and the
    verdict. */
 static void run_once(const struct scenario *s, const struct image *im, struct run *r)
@@ -1468,6 +1531,8 @@ static void run_once(const struct scenario *s, const struct image *im, struct ru
     } else {
         enter_memd(r);
     }
+    if (debugging && !r->fatal)
+        debug_session(r);
     watchdog_fired = 0;
     alarm(WATCHDOG_SECONDS);
     while (!r->fatal && !r->halted && !r->idle) {
@@ -1486,25 +1551,7 @@ static void run_once(const struct scenario *s, const struct image *im, struct ru
             r->fatal = true;
             break;
         }
-        if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            if (watchdog_fired)
-                failf(r, "memd ran %u seconds without finishing: killed", WATCHDOG_SECONDS);
-            else
-                failf(r, "memd's process ended (status %#x)", (unsigned)st);
-            r->pid = 0;
-            r->fatal = true;
-            break;
-        }
-        if (WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80)) {
-            syscall_stop(r);
-            if (r->calls_total >= MAX_CALLS_PER_RUN) {
-                failf(r, "memd made %" PRIu64 " system calls without finishing",
-                      r->calls_total);
-                r->fatal = true;
-            }
-        } else if (WIFSTOPPED(st)) {
-            memd_stopped(r, WSTOPSIG(st));
-        }
+        memd_event(r, st);
     }
     alarm(0);
     if (r->pid > 0) {
@@ -1517,6 +1564,8 @@ static void run_once(const struct scenario *s, const struct image *im, struct ru
     finish_request(r);
     judge(r);
     summarise(r);
+    if (debugging)
+        show_trace(r);
     fclose(r->trace);
     k_release(&r->k);
     free(r->req);
@@ -1544,11 +1593,17 @@ int main(int argc, char **argv)
     if (a < argc && strcmp(argv[a], "-q") == 0) {
         quiet = true;
         a++;
+    } else if (a < argc && strcmp(argv[a], "--gdb") == 0) {
+        debugging = true;
+        a++;
     }
     if (argc - a != 2) {
-        fprintf(stderr, "usage: kmodel [-q] IMAGE SCENARIO\n       kmodel --names\n");
+        fprintf(stderr, "usage: kmodel [-q] IMAGE SCENARIO\n       kmodel --gdb IMAGE SCENARIO\n"
+                        "       kmodel --names\n");
         return 2;
     }
+    if (debugging && !kgdb_setup())
+        return 2;
     struct image im;
     if (!load_image(argv[a], &im))
         return 2;
@@ -1565,9 +1620,11 @@ int main(int argc, char **argv)
     run_once(&s, &im, &r1);
     bool pass = r1.failures == 0;
     const char *why = r1.first_failure;
-    if (!quiet)
+    bool debugged = debugging;
+    debugging = false;        /* a second run is the model's alone */
+    if (!debugged && !quiet)  /* under gdb, the trace is out already */
         fwrite(r1.trace_buf, 1, r1.trace_len, stdout);
-    else
+    else if (!debugged)
         for (char *l = r1.trace_buf; l != NULL && *l != '\0';) {
             char *nl = strchr(l, '\n');
             size_t n = nl != NULL ? (size_t)(nl - l + 1) : strlen(l);
@@ -1606,5 +1663,7 @@ int main(int argc, char **argv)
     else
         printf("FAIL: %s\n", why);
     free(r1.trace_buf);
+    if (debugged)
+        kgdb_finish(pass ? 0 : 1);
     return pass ? 0 : 1;
 }
