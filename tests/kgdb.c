@@ -39,7 +39,7 @@
  * model has judged the run; kgdb_finish then answers it with the exit
  * code, 0 for a pass.  Written from the protocol's documentation.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE  // NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): glibc's switch for the POSIX and Linux declarations (kill, siginfo_t, O_CLOEXEC)
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -4,9 +4,9 @@
  * memd.nw; `kmodel --names` prints the tables and a test compares them
  * with the header.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,11 +209,23 @@ bool value_of(const struct name *t, size_t n, const char *s,
 }
 
 
+/* Appends to buf (n bytes in all) at *k, as snprintf would, and moves *k
+   on by what it wanted to write: a full buffer stays terminated. */
+void appendf(char *buf, size_t n, size_t *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + (*k < n ? *k : n), *k < n ? n - *k : 0, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *k += (size_t)w;
+}
+
 /* Names with a number as the fall-back; each call uses its own buffer out
    of a small ring, so that several may appear in one printf. */
 char *ring_buf(void)
 {
-    static char ring[8][96];
+    static char ring[8][96];    // cppcheck-suppress constVariable ; the callers write them
     static unsigned next;
     return ring[next++ % 8u];
 }
@@ -224,7 +236,7 @@ const char *word_or_number(const struct name *t, size_t n, uint64_t v)
     if (w != NULL)
         return w;
     char *b = ring_buf();
-    snprintf(b, 96, "%#" PRIx64, v);
+    (void)snprintf(b, 96, "%#" PRIx64, v);
     return b;
 }
 
@@ -237,7 +249,7 @@ const char *status_word(uint32_t st)
     if (w != NULL)
         return w;
     char *b = ring_buf();
-    snprintf(b, 96, "unknown status %" PRIu32, st);
+    (void)snprintf(b, 96, "unknown status %" PRIu32, st);
     return b;
 }
 
@@ -254,7 +266,7 @@ const char *rights_word(uint32_t rights)
                                     len != 0 ? "+" : "", right_names[i].word);
     }
     if ((rights & ~(uint32_t)CAP_RIGHTS_ALL) != 0u)
-        snprintf(b + len, 96 - len, "%s%#x", len != 0 ? "+" : "",
+        (void)snprintf(b + len, 96 - len, "%s%#x", len != 0 ? "+" : "",
                  rights & ~(uint32_t)CAP_RIGHTS_ALL);
     return b;
 }
@@ -267,7 +279,7 @@ void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n, size);
     if (p == NULL) {
-        fprintf(stderr, "kmodel: out of memory\n");
+        (void)fprintf(stderr, "kmodel: out of memory\n");
         exit(2);
     }
     return p;
@@ -277,7 +289,7 @@ void *xrealloc(void *p, size_t size)
 {
     void *q = realloc(p, size);
     if (q == NULL) {
-        fprintf(stderr, "kmodel: out of memory\n");
+        (void)fprintf(stderr, "kmodel: out of memory\n");
         exit(2);
     }
     return q;

@@ -43,7 +43,7 @@ static void dkv(struct decoded *d, const char *key, uint64_t v)
 {
     if (d->nkv == MAX_KV)
         return;
-    snprintf(d->kv[d->nkv].key, sizeof d->kv[0].key, "%s", key);
+    (void)snprintf(d->kv[d->nkv].key, sizeof d->kv[0].key, "%s", key);
     d->kv[d->nkv++].value = v;
 }
 
@@ -63,7 +63,7 @@ bool decode_reply(const struct reply_check *ck, const uint8_t *m, uint32_t len,
 {
     size_t k = 0;
     bool ok = true;
-#define OUT(...) (k += (size_t)snprintf(text + k, k < n ? n - k : 0, __VA_ARGS__))
+#define OUT(...) appendf(text, n, &k, __VA_ARGS__)
     memset(d, 0, sizeof *d);
     if (len < sizeof(struct memd_reply_header)) {
         OUT("a reply of %" PRIu32 " bytes", len);
@@ -131,7 +131,7 @@ bool decode_reply(const struct reply_check *ck, const uint8_t *m, uint32_t len,
             return false;
         }
         for (uint32_t i = 0; i < count; i++) {
-            d->frames[d->nframes++] = get32(m + SIZE(memd_alloc_reply) + 4 * i);
+            d->frames[d->nframes++] = get32(m + SIZE(memd_alloc_reply) + (size_t)4 * i);
             OUT(" %" PRIu32, d->frames[i]);
         }
         if (ncaps != count) {
@@ -199,7 +199,7 @@ bool decode_reply(const struct reply_check *ck, const uint8_t *m, uint32_t len,
             return false;
         }
         for (uint32_t i = 0; i < nrec; i++) {
-            const uint8_t *p = m + SIZE(memd_stats_reply) + SIZE(memd_stats_client) * i;
+            const uint8_t *p = m + SIZE(memd_stats_reply) + (size_t)SIZE(memd_stats_client) * i;
             struct memd_stats_client *c = &d->record[d->nrecords++];
             c->badge = get32(p + offsetof(struct memd_stats_client, badge));
             c->frames_held = get32(p + offsetof(struct memd_stats_client, frames_held));

@@ -2,7 +2,7 @@
  * tests/scenarios/README.md is the reference of the format; tests/kmodel.c
  * plays what this file reads, with the names of tests/kmodel-names.c.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE  // NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): glibc's switch for strtok_r
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,11 +29,11 @@ static void scn_error(const struct parser *p, const char *fmt, ...)
 static void scn_error(const struct parser *p, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s:%u: ", p->file, p->line);
+    (void)fprintf(stderr, "%s:%u: ", p->file, p->line);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    (void)vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    (void)fputc('\n', stderr);
     exit(2);
 }
 
@@ -69,7 +69,7 @@ static uint64_t rights_arg(const struct parser *p, const char *s)
     if (parse_u64(s, &v))
         return v;
     char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
+    (void)snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *w = strtok_r(buf, "+", &save); w != NULL;
          w = strtok_r(NULL, "+", &save)) {
         if (!VALUE_OF(right_names, w, &bit))
@@ -345,6 +345,8 @@ static void parse_client_entry(struct parser *p, char **tok, int n)
     struct scenario *s = p->s;
     if (s->nclients == MAX_CLIENTS)
         scn_error(p, "too many client lines");
+    if (n < 2)
+        scn_error(p, "client: which badge?");
     struct scn_client *c = &s->client[s->nclients++];
     memset(c, 0, sizeof *c);
     c->badge = num(p, tok[1], "badge");
@@ -460,7 +462,7 @@ static void parse_kv_into(struct parser *p, struct kv *kv, uint32_t *nkv,
     if (*nkv == max)
         scn_error(p, "too many fields");
     struct kv *e = &kv[(*nkv)++];
-    snprintf(e->key, sizeof e->key, "%s", k);
+    (void)snprintf(e->key, sizeof e->key, "%s", k);
     if (strcmp(k, "field") == 0)
         e->value = NAMED_ARG(p, field_names, v, "field");
     else if (strcmp(k, "op") == 0)
@@ -598,7 +600,8 @@ static void parse_poke(struct parser *p, char **tok, int n)
 
 static void parse_file(struct parser *p, const char *path, int depth);
 
-static void parse_line(struct parser *p, char *line, int depth)
+/* An include line recurses, at most four files deep (checked below). */
+static void parse_line(struct parser *p, char *line, int depth)  // NOLINT(misc-no-recursion)
 {
     struct scenario *s = p->s;
     char *hash = strchr(line, '#');
@@ -629,10 +632,10 @@ static void parse_line(struct parser *p, char *line, int depth)
         char path[4096];
         const char *slash = strrchr(p->file, '/');
         if (slash != NULL && tok[1][0] != '/')
-            snprintf(path, sizeof path, "%.*s/%s", (int)(slash - p->file),
+            (void)snprintf(path, sizeof path, "%.*s/%s", (int)(slash - p->file),
                      p->file, tok[1]);
         else
-            snprintf(path, sizeof path, "%s", tok[1]);
+            (void)snprintf(path, sizeof path, "%s", tok[1]);
         struct parser sub = *p;
         sub.file = path;
         sub.line = 0;
@@ -743,11 +746,11 @@ static void parse_line(struct parser *p, char *line, int depth)
     }
 }
 
-static void parse_file(struct parser *p, const char *path, int depth)
+static void parse_file(struct parser *p, const char *path, int depth)  // NOLINT(misc-no-recursion)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        fprintf(stderr, "kmodel: cannot open %s: %s\n", path, strerror(errno));
+        (void)fprintf(stderr, "kmodel: cannot open %s: %s\n", path, strerror(errno));
         exit(2);
     }
     char line[16384];
@@ -757,7 +760,7 @@ static void parse_file(struct parser *p, const char *path, int depth)
             scn_error(p, "line longer than %zu bytes", sizeof line - 1);
         parse_line(p, line, depth);
     }
-    fclose(f);
+    (void)fclose(f);
 }
 
 void parse_scenario(const char *path, struct scenario *s)

@@ -34,7 +34,7 @@
  * scenario error.  The trace holds no time, no process id and no host
  * address, so the same scenario gives the same bytes every run.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE  // NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): glibc's switch for process_vm_readv
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -117,20 +117,20 @@ static bool load_image(const char *path, struct image *im)
     im->path = path;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        fprintf(stderr, "kmodel: cannot open %s: %s\n", path, strerror(errno));
+        (void)fprintf(stderr, "kmodel: cannot open %s: %s\n", path, strerror(errno));
         return false;
     }
-    fseek(f, 0, SEEK_END);
+    (void)fseek(f, 0, SEEK_END);
     long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    (void)fseek(f, 0, SEEK_SET);
     if (size < (long)sizeof(Elf64_Ehdr) || size > (64L << 20)) {
-        fclose(f);
-        fprintf(stderr, "kmodel: %s: not an image of a sensible size\n", path);
+        (void)fclose(f);
+        (void)fprintf(stderr, "kmodel: %s: not an image of a sensible size\n", path);
         return false;
     }
     uint8_t *b = xcalloc((size_t)size, 1);
     bool ok = fread(b, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
+    (void)fclose(f);
     const char *why = NULL;
     Elf64_Ehdr eh;
     memcpy(&eh, b, sizeof eh);
@@ -201,7 +201,7 @@ static bool load_image(const char *path, struct image *im)
         why = "no stack reserve (symbols memd_stack_low, memd_stack_high)";
     free(b);
     if (why != NULL) {
-        fprintf(stderr, "kmodel: %s: %s\n", path, why);
+        (void)fprintf(stderr, "kmodel: %s: %s\n", path, why);
         return false;
     }
     return true;
@@ -270,9 +270,9 @@ static void tracef(struct run *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(r->trace, fmt, ap);
+    (void)vfprintf(r->trace, fmt, ap);
     va_end(ap);
-    fputc('\n', r->trace);
+    (void)fputc('\n', r->trace);
 }
 
 /* A failure: memd broke a rule, or a reply was not what the scenario
@@ -286,18 +286,18 @@ static void failf(struct run *r, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(r->trace, "   !! %s\n", msg);
+    (void)fprintf(r->trace, "   !! %s\n", msg);
     if (r->failures++ == 0)
-        snprintf(r->first_failure, sizeof r->first_failure, "%s", msg);
+        (void)snprintf(r->first_failure, sizeof r->first_failure, "%s", msg);
 }
 
 /* The kernel's reports (tests/kernel.c), into the trace. */
 static void kernel_traces(void *ctx, const char *line)
 {
     struct run *r = ctx;
-    fprintf(r->trace, "%s\n", line);
+    (void)fprintf(r->trace, "%s\n", line);
 }
 
 static void kernel_finds(void *ctx, const char *what)
@@ -326,7 +326,7 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
                         16u * (nslot + nuntyped + s->nclients);
     uint32_t total = (uint32_t)sizeof(struct memd_startup_frame) + env_size;
     if (total > cap) {
-        fprintf(stderr, "kmodel: %s: the startup frame would be %u bytes\n",
+        (void)fprintf(stderr, "kmodel: %s: the startup frame would be %u bytes\n",
                 s->path, total);
         exit(2);
     }
@@ -403,7 +403,7 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
         const struct scn_poke *k = &s->poke[i];
         uint32_t base = k->envelope ? (uint32_t)sizeof(struct memd_startup_frame) : 0u;
         if ((size_t)base + k->offset + k->len > cap) {
-            fprintf(stderr, "kmodel: %s: poke beyond the frame\n", s->path);
+            (void)fprintf(stderr, "kmodel: %s: poke beyond the frame\n", s->path);
             exit(2);
         }
         memcpy(buf + base + k->offset, k->bytes, k->len);
@@ -487,11 +487,11 @@ static void on_alarm(int sig)
 static bool spawn(struct run *r)
 {
     static char path[4096];
-    snprintf(path, sizeof path, "%s", r->im->path);
-    fflush(NULL);
+    (void)snprintf(path, sizeof path, "%s", r->im->path);
+    (void)fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "kmodel: fork: %s\n", strerror(errno));
+        (void)fprintf(stderr, "kmodel: fork: %s\n", strerror(errno));
         return false;
     }
     if (pid == 0) {
@@ -506,13 +506,13 @@ static bool spawn(struct run *r)
     watchdog_pid = (sig_atomic_t)pid;
     int st;
     if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP) {
-        fprintf(stderr, "kmodel: %s did not stop at exec (status %#x)\n", path,
+        (void)fprintf(stderr, "kmodel: %s did not stop at exec (status %#x)\n", path,
                 (unsigned)st);
         return false;
     }
     if (ptrace(PTRACE_SETOPTIONS, pid, NULL,
                (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) != 0) {
-        fprintf(stderr, "kmodel: PTRACE_SETOPTIONS: %s\n", strerror(errno));
+        (void)fprintf(stderr, "kmodel: PTRACE_SETOPTIONS: %s\n", strerror(errno));
         return false;
     }
     return true;
@@ -567,10 +567,11 @@ static bool user_write(struct run *r, const char *what, uint64_t addr,
 static void source_line(const struct run *r, uint64_t addr, char *out, size_t n)
 {
     char cmd[4200];
-    snprintf(out, n, "?");
-    snprintf(cmd, sizeof cmd, "addr2line -e '%s' %#" PRIx64 " 2>/dev/null",
+    (void)snprintf(out, n, "?");
+    (void)snprintf(cmd, sizeof cmd, "addr2line -e '%s' %#" PRIx64 " 2>/dev/null",
              r->im->path, addr);
-    FILE *p = popen(cmd, "r");
+    /* addr2line, a fixed program, on the image path the model was given */
+    FILE *p = popen(cmd, "r");  // NOLINT(cert-env33-c)
     if (p == NULL)
         return;
     if (fgets(out, (int)n, p) != NULL)
@@ -625,7 +626,7 @@ static bool injected(struct run *r, struct call *c, uint32_t *kerr)
 
 /* The kernel's answer to a call carried out by tests/kernel.c: a refusal
    memd should have foreseen is traced and fails the run (refuse). */
-static uint32_t answer(struct run *r, struct call *c, uint32_t kerr)
+static uint32_t carried_out(struct run *r, struct call *c, uint32_t kerr)
 {
     if (kerr != KERR_OK && r->k.why != NULL)
         return refuse(r, c, kerr, r->k.why);
@@ -636,10 +637,10 @@ static uint32_t sys_query_local(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi;
     uint32_t kerr, type, rights;
-    snprintf(c->desc, sizeof c->desc, "QUERY_LOCAL_CAP slot %" PRIu64, slot);
+    (void)snprintf(c->desc, sizeof c->desc, "QUERY_LOCAL_CAP slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    kerr = answer(r, c, k_query(&r->k, slot, c->desc, &type, &rights));
+    kerr = carried_out(r, c, k_query(&r->k, slot, c->desc, &type, &rights));
     if (kerr == KERR_OK) {
         c->regs->rdx = type;
         c->regs->r8 = rights;
@@ -652,43 +653,43 @@ static uint32_t sys_retype(struct run *r, struct call *c)
     uint64_t us = c->regs->rdi, type = c->regs->rsi, first = c->regs->rdx,
              count = c->regs->r10;
     uint32_t kerr;
-    snprintf(c->desc, sizeof c->desc,
+    (void)snprintf(c->desc, sizeof c->desc,
              "UNTYPED_RETYPE untyped %" PRIu64 " → %" PRIu64 " %s%s into slots %" PRIu64
              "..%" PRIu64, us, count, WORD(type_names, type), count == 1 ? "" : "s",
              first, first + count - 1);
     if (injected(r, c, &kerr))
         return kerr;
-    return answer(r, c, k_retype(&r->k, us, type, first, count, c->desc));
+    return carried_out(r, c, k_retype(&r->k, us, type, first, count, c->desc));
 }
 
 static uint32_t sys_revoke(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi;
     uint32_t kerr;
-    snprintf(c->desc, sizeof c->desc, "CAP_REVOKE slot %" PRIu64, slot);
+    (void)snprintf(c->desc, sizeof c->desc, "CAP_REVOKE slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    return answer(r, c, k_revoke(&r->k, slot, c->desc));
+    return carried_out(r, c, k_revoke(&r->k, slot, c->desc));
 }
 
 static uint32_t sys_delete(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi;
     uint32_t kerr;
-    snprintf(c->desc, sizeof c->desc, "CAP_DELETE slot %" PRIu64, slot);
+    (void)snprintf(c->desc, sizeof c->desc, "CAP_DELETE slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    return answer(r, c, k_delete(&r->k, slot, c->desc));
+    return carried_out(r, c, k_delete(&r->k, slot, c->desc));
 }
 
 static uint32_t sys_clear(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi;
     uint32_t kerr;
-    snprintf(c->desc, sizeof c->desc, "FRAME_CLEAR slot %" PRIu64, slot);
+    (void)snprintf(c->desc, sizeof c->desc, "FRAME_CLEAR slot %" PRIu64, slot);
     if (injected(r, c, &kerr))
         return kerr;
-    return answer(r, c, k_clear(&r->k, slot, c->desc));
+    return carried_out(r, c, k_clear(&r->k, slot, c->desc));
 }
 
 /* --- messages from the script ------------------------------------------ */
@@ -715,7 +716,7 @@ static uint32_t layout_length(uint32_t op, const uint8_t *m, uint32_t len)
 static void render_request(const uint8_t *m, uint32_t len, char *out, size_t n)
 {
     size_t k = 0;
-#define OUT(...) (k += (size_t)snprintf(out + k, k < n ? n - k : 0, __VA_ARGS__))
+#define OUT(...) appendf(out, n, &k, __VA_ARGS__)
     if (len < sizeof(struct memd_msg_header)) {
         OUT("a short message, %" PRIu32 " bytes:", len);
         for (uint32_t i = 0; i < len; i++)
@@ -796,7 +797,7 @@ static bool build_message(struct run *r, const struct step *st, uint8_t *m,
         }
         put32(m + OFF(memd_free_request, count), count);
         for (uint32_t i = 0; i < count; i++)
-            put32(m + SIZE(memd_free_request) + 4 * i, list[i]);
+            put32(m + SIZE(memd_free_request) + (size_t)4 * i, list[i]);
         n = SIZE(memd_free_request) + 4 * count;
         if (st->m_count.set)
             put32(m + OFF(memd_free_request, count), st->m_count.v);
@@ -839,18 +840,18 @@ static void run_check(struct run *r, const struct step *st)
     case CHECK_HOLDS: {
         const struct k_holder *v = k_holder(&r->k, st->c_arg);
         got = v != NULL ? v->n : 0;
-        snprintf(what, sizeof what, "%s holds %" PRIu64 " frames (by memd's replies)",
+        (void)snprintf(what, sizeof what, "%s holds %" PRIu64 " frames (by memd's replies)",
                  k_who(st->c_arg), st->c_want);
         break;
     }
     case CHECK_COPIES:
         got = k_live_copies(&r->k, st->c_arg);
-        snprintf(what, sizeof what, "%s holds %" PRIu64 " live frame copies (by the kernel)",
+        (void)snprintf(what, sizeof what, "%s holds %" PRIu64 " live frame copies (by the kernel)",
                  k_who(st->c_arg), st->c_want);
         break;
     case CHECK_CALLS:
         got = st->c_arg < ARRAY_LEN(r->calls) ? r->calls[st->c_arg] : 0;
-        snprintf(what, sizeof what, "memd made %" PRIu64 " %s calls so far", st->c_want,
+        (void)snprintf(what, sizeof what, "memd made %" PRIu64 " %s calls so far", st->c_want,
                  WORD(sys_names, st->c_arg));
         break;
     case CHECK_UNTYPED_USED: {
@@ -858,13 +859,13 @@ static void run_check(struct run *r, const struct step *st)
         for (u = 0; u < r->k.nuntyped && r->k.untyped[u].slot != st->c_arg; u++)
             ;
         got = u < r->k.nuntyped ? r->k.untyped[u].watermark >> MEMD_FRAME_BITS : 0;
-        snprintf(what, sizeof what, "untyped slot %" PRIu64 " has %" PRIu64
+        (void)snprintf(what, sizeof what, "untyped slot %" PRIu64 " has %" PRIu64
                  " frames retyped", st->c_arg, st->c_want);
         break;
     }
     case CHECK_FRAMES_MADE:
         got = r->k.frames_made;
-        snprintf(what, sizeof what, "memd has retyped %" PRIu64 " frames in all", st->c_want);
+        (void)snprintf(what, sizeof what, "memd has retyped %" PRIu64 " frames in all", st->c_want);
         break;
     }
     if (got == st->c_want)
@@ -919,14 +920,14 @@ static void finish_request(struct run *r)
         r->req = xrealloc(r->req, r->cap_req * sizeof *r->req);
     }
     struct req_stat *q = &r->req[r->nreq++];
-    snprintf(q->what, sizeof q->what, "%s", r->req_what);
+    (void)snprintf(q->what, sizeof q->what, "%s", r->req_what);
     q->calls = r->req_calls;
 }
 
 static uint32_t sys_recv(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi, buf = c->regs->rsi, capacity = c->regs->rdx;
-    snprintf(c->desc, sizeof c->desc, "RECV slot %" PRIu64, slot);
+    (void)snprintf(c->desc, sizeof c->desc, "RECV slot %" PRIu64, slot);
     if (slot >= MEMD_CSPACE_SLOTS)
         return refuse(r, c, KERR_RANGE, "no such slot");
     const struct k_cap *cp = k_slot(&r->k, slot);
@@ -1002,7 +1003,7 @@ static uint32_t sys_reply(struct run *r, struct call *c)
 {
     uint64_t msg = c->regs->rdi, len = c->regs->rsi, capsp = c->regs->rdx,
              ncaps = c->regs->r10;
-    snprintf(c->desc, sizeof c->desc, "REPLY %" PRIu64 " bytes, %" PRIu64 " caps", len, ncaps);
+    (void)snprintf(c->desc, sizeof c->desc, "REPLY %" PRIu64 " bytes, %" PRIu64 " caps", len, ncaps);
     if (r->pending == NULL) {
         failf(r, "memd replies with no request to answer");
         r->fatal = true;
@@ -1032,7 +1033,7 @@ static uint32_t sys_reply(struct run *r, struct call *c)
         k_reply_lost(&r->k);
         if (!st->ex.lost)
             failf(r, "line %u: the reply is lost, but the scenario expects one", st->line);
-        snprintf(r->req_what, sizeof r->req_what, "lost");
+        (void)snprintf(r->req_what, sizeof r->req_what, "lost");
         r->pending = NULL;
         r->open_req = true;
         return kerr;
@@ -1065,13 +1066,13 @@ static uint32_t sys_reply(struct run *r, struct call *c)
     const struct kv *cnt = find_kv(d.kv, d.nkv, "freed");
     const struct kv *rec = find_kv(d.kv, d.nkv, "reclaimed");
     if (!shaped || res == NULL || op == NULL || res->value != MEMD_OK)
-        snprintf(r->req_what, sizeof r->req_what, "refused");
+        (void)snprintf(r->req_what, sizeof r->req_what, "refused");
     else if (cnt != NULL)
-        snprintf(r->req_what, sizeof r->req_what, "FREE of %" PRIu64, cnt->value);
+        (void)snprintf(r->req_what, sizeof r->req_what, "FREE of %" PRIu64, cnt->value);
     else if (rec != NULL)
-        snprintf(r->req_what, sizeof r->req_what, "RECLAIM of %" PRIu64, rec->value);
+        (void)snprintf(r->req_what, sizeof r->req_what, "RECLAIM of %" PRIu64, rec->value);
     else
-        snprintf(r->req_what, sizeof r->req_what, "%s", WORD(op_names, op->value));
+        (void)snprintf(r->req_what, sizeof r->req_what, "%s", WORD(op_names, op->value));
     r->pending = NULL;
     r->open_req = true;     /* its turn goes on until the next receive */
     return KERR_OK;
@@ -1082,7 +1083,7 @@ static uint32_t sys_reply(struct run *r, struct call *c)
 static uint32_t sys_call(struct run *r, struct call *c)
 {
     uint64_t slot = c->regs->rdi, msg = c->regs->rsi, len = c->regs->rdx;
-    snprintf(c->desc, sizeof c->desc, "CALL slot %" PRIu64 ", %" PRIu64 " bytes", slot, len);
+    (void)snprintf(c->desc, sizeof c->desc, "CALL slot %" PRIu64 ", %" PRIu64 " bytes", slot, len);
     if (slot >= MEMD_CSPACE_SLOTS)
         return refuse(r, c, KERR_RANGE, "no such slot");
     const struct k_cap *cp = k_slot(&r->k, slot);
@@ -1255,28 +1256,28 @@ static void trace_boot(struct run *r, uint64_t frame_addr, uint32_t total, uint6
         const struct scn_slot *sl = &s->slot[i];
         char real[160], said[160];
         if (sl->real) {
-            snprintf(real, sizeof real, "%s %s", WORD(type_names, sl->real_type),
+            (void)snprintf(real, sizeof real, "%s %s", WORD(type_names, sl->real_type),
                      rights_word((uint32_t)sl->real_rights));
             if (sl->real_type == CAP_TYPE_UNTYPED) {
                 for (uint32_t k = 0; k < s->nuntyped; k++) {
                     const struct scn_untyped *u = &s->untyped[k];
                     if (u->slot == sl->slot) {
                         size_t n = strlen(real);
-                        snprintf(real + n, sizeof real - n, ", 2^%" PRIu64 " bytes at %#" PRIx64
+                        (void)snprintf(real + n, sizeof real - n, ", 2^%" PRIu64 " bytes at %#" PRIx64
                                  "%s", u->real_bits, u->base,
                                  (u->flags & MEMD_UNTYPED_DEVICE) != 0 ? " (device)" : "");
                     }
                 }
             }
         } else {
-            snprintf(real, sizeof real, "empty");
+            (void)snprintf(real, sizeof real, "empty");
         }
         if (!sl->listed) {
             tracef(r, "boot: slot %" PRIu32 " holds %s; the envelope does not name it",
                    sl->slot, real);
             continue;
         }
-        snprintf(said, sizeof said, "%s %s", WORD(type_names, sl->type),
+        (void)snprintf(said, sizeof said, "%s %s", WORD(type_names, sl->type),
                  rights_word((uint32_t)sl->rights));
         bool differs = !sl->real || sl->real_type != sl->type || sl->real_rights != sl->rights;
         const char *use = sl->use == MEMD_USE_MEM_ENDPOINT ? "the memory endpoint memd serves on"
@@ -1367,8 +1368,7 @@ static void summarise(struct run *r)
        pool. */
     char line[2048];
     size_t k = 0;
-#define OUT(...) (k += (size_t)snprintf(line + k, k < sizeof line ? sizeof line - k : 0, \
-                                        __VA_ARGS__))
+#define OUT(...) appendf(line, sizeof line, &k, __VA_ARGS__)
     OUT("kernel calls per request:");
     bool *done = xcalloc(r->nreq + 1u, sizeof *done);
     for (uint32_t i = 0; i < r->nreq; i++) {
@@ -1411,7 +1411,7 @@ static void summarise(struct run *r)
                                   sys_names[i].word, n);
     }
     if (k < sizeof line)
-        snprintf(line + k, sizeof line - k, ")");
+        (void)snprintf(line + k, sizeof line - k, ")");
     tracef(r, "%s", line);
 }
 
@@ -1482,9 +1482,9 @@ static size_t trace_shown;    /* how much of the trace is on stderr */
 /* The trace so far, on the standard error as it grows. */
 static void show_trace(struct run *r)
 {
-    fflush(r->trace);
+    (void)fflush(r->trace);
     if (r->trace_len > trace_shown)
-        fwrite(r->trace_buf + trace_shown, 1, r->trace_len - trace_shown, stderr);
+        (void)fwrite(r->trace_buf + trace_shown, 1, r->trace_len - trace_shown, stderr);
     trace_shown = r->trace_len;
 }
 
@@ -1519,7 +1519,7 @@ static void run_once(const struct scenario *s, const struct image *im, struct ru
     r->im = im;
     r->trace = open_memstream(&r->trace_buf, &r->trace_len);
     if (r->trace == NULL) {
-        fprintf(stderr, "kmodel: open_memstream: %s\n", strerror(errno));
+        (void)fprintf(stderr, "kmodel: open_memstream: %s\n", strerror(errno));
         exit(2);
     }
     if (s->title[0] != '\0')
@@ -1566,7 +1566,7 @@ static void run_once(const struct scenario *s, const struct image *im, struct ru
     summarise(r);
     if (debugging)
         show_trace(r);
-    fclose(r->trace);
+    (void)fclose(r->trace);
     k_release(&r->k);
     free(r->req);
 }
@@ -1598,7 +1598,7 @@ int main(int argc, char **argv)
         a++;
     }
     if (argc - a != 2) {
-        fprintf(stderr, "usage: kmodel [-q] IMAGE SCENARIO\n       kmodel --gdb IMAGE SCENARIO\n"
+        (void)fprintf(stderr, "usage: kmodel [-q] IMAGE SCENARIO\n       kmodel --gdb IMAGE SCENARIO\n"
                         "       kmodel --names\n");
         return 2;
     }
@@ -1623,13 +1623,13 @@ int main(int argc, char **argv)
     bool debugged = debugging;
     debugging = false;        /* a second run is the model's alone */
     if (!debugged && !quiet)  /* under gdb, the trace is out already */
-        fwrite(r1.trace_buf, 1, r1.trace_len, stdout);
+        (void)fwrite(r1.trace_buf, 1, r1.trace_len, stdout);
     else if (!debugged)
         for (char *l = r1.trace_buf; l != NULL && *l != '\0';) {
             char *nl = strchr(l, '\n');
             size_t n = nl != NULL ? (size_t)(nl - l + 1) : strlen(l);
             if (strncmp(l, "kernel calls", 12) == 0 || strncmp(l, "   !!", 5) == 0)
-                fwrite(l, 1, n, stdout);
+                (void)fwrite(l, 1, n, stdout);
             l += n;
         }
     char twice_note[160] = "";
@@ -1640,7 +1640,8 @@ int main(int argc, char **argv)
             why = r2.first_failure;
         }
         if (r1.trace_len != r2.trace_len ||
-            memcmp(r1.trace_buf, r2.trace_buf, r1.trace_len) != 0) {
+            (r1.trace_len != 0 && r1.trace_buf != NULL && r2.trace_buf != NULL &&
+             memcmp(r1.trace_buf, r2.trace_buf, r1.trace_len) != 0)) {
             size_t i = 0;
             while (i < r1.trace_len && i < r2.trace_len && r1.trace_buf[i] == r2.trace_buf[i])
                 i++;
@@ -1653,7 +1654,7 @@ int main(int argc, char **argv)
             }
             printf("the second run's trace differs from the first at line %zu\n", line);
         } else {
-            snprintf(twice_note, sizeof twice_note, "; booted twice, identical traces");
+            (void)snprintf(twice_note, sizeof twice_note, "; booted twice, identical traces");
         }
         free(r2.trace_buf);
     }

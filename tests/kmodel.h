@@ -47,6 +47,8 @@ extern const size_t all_tables_count;
 const char *name_of(const struct name *t, size_t n, uint64_t v);
 bool value_of(const struct name *t, size_t n, const char *s, uint64_t *v);
 char *ring_buf(void);
+void appendf(char *buf, size_t n, size_t *k, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 const char *word_or_number(const struct name *t, size_t n, uint64_t v);
 const char *status_word(uint32_t st);
 const char *rights_word(uint32_t rights);
