@@ -23,11 +23,52 @@ WEB := memd.nw
 
 # The C compiler: gcc unless CC is given on the command line or in the
 # environment (make's own default, cc, is not a choice anybody made).
+CC_CHOSEN := $(if $(filter default,$(origin CC)),,yes)
 ifeq ($(origin CC),default)
 CC := gcc
 endif
 CC_NAME := $(notdir $(firstword $(CC)))
 CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
+
+# The image's toolchain (memd.nw, "Building the image").  The image is
+# built for one target whatever the host: x86-64, no operating system, ELF.
+#   clang: told the target (--target), and linked by ld.lld, which links
+#          for any target; chosen by CC=clang (or any clang).
+#   gcc:   has no --target, its target is its own: a gcc that targets
+#          x86-64, the host's own on an x86-64 host and Debian's cross
+#          compiler x86_64-linux-gnu-gcc elsewhere.  The default; on a host
+#          that is not x86-64, with no cross gcc installed but clang and
+#          ld.lld, clang.
+# `make toolchain` says which, and what the image's packages are.
+IMAGE_TARGET := x86_64-unknown-none-elf
+HOST_ARCH ?= $(shell uname -m)
+CROSS_GCC := x86_64-linux-gnu-gcc
+IMAGE_LD ?= ld.lld
+have = $(shell command -v $(1) 2>/dev/null)
+CC_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(CC_IS_CLANG),0)
+IMAGE_TOOLCHAIN := clang
+else ifneq ($(filter x86_64-%,$(if $(CC_MACHINE),$(CC_MACHINE),$(HOST_ARCH)-)),)
+IMAGE_TOOLCHAIN := gcc
+else ifneq ($(call have,$(CROSS_GCC)),)
+IMAGE_TOOLCHAIN := cross-gcc
+else ifeq ($(CC_CHOSEN)$(if $(call have,clang),,no)$(if $(call have,$(IMAGE_LD)),,no),)
+IMAGE_TOOLCHAIN := clang
+else
+IMAGE_TOOLCHAIN := cross-gcc
+endif
+ifeq ($(IMAGE_TOOLCHAIN),clang)
+IMAGE_CC := $(if $(filter 0,$(CC_IS_CLANG)),clang,$(CC)) --target=$(IMAGE_TARGET)
+IMAGE_TOOL_PACKAGES := clang lld
+else ifeq ($(IMAGE_TOOLCHAIN),gcc)
+IMAGE_CC := $(CC)
+IMAGE_TOOL_PACKAGES := gcc binutils
+else
+IMAGE_CC := $(CROSS_GCC)
+IMAGE_TOOL_PACKAGES := gcc-x86-64-linux-gnu binutils-x86-64-linux-gnu
+endif
+IMAGE_CC_NAME := $(notdir $(firstword $(IMAGE_CC)))
+IMAGE_CC_IS_CLANG := $(if $(filter clang,$(IMAGE_TOOLCHAIN)),1,0)
 
 # ---------------------------------------------------------------------------
 # Dependencies: Debian packages, by goal, each group checked (and, when make
@@ -38,11 +79,11 @@ CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
 #          fonts-dejavu-core);
 #   test:  what checks it (chromium, headless, and poppler-utils let
 #          tests/book.sh look at the book as a reader does).
-IMAGE_PACKAGES := make gcc binutils noweb
+IMAGE_PACKAGES := make noweb $(IMAGE_TOOL_PACKAGES)
 BOOK_PACKAGES := pandoc python3 texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended lmodern graphviz fonts-dejavu-core
-TEST_PACKAGES := clang gdb poppler-utils cppcheck clang-tidy valgrind \
-	libclang-rt-14-dev chromium
+TEST_PACKAGES := gcc binutils clang lld gdb poppler-utils cppcheck clang-tidy \
+	valgrind libclang-rt-14-dev chromium
 DEB_PACKAGES := $(IMAGE_PACKAGES) $(BOOK_PACKAGES) $(TEST_PACKAGES)
 
 # For tests/deps-size.sh, which prices each group for the README.
@@ -51,7 +92,7 @@ print-packages-book: ; @echo $(BOOK_PACKAGES)
 print-packages-test: ; @echo $(TEST_PACKAGES)
 .PHONY: print-packages-image print-packages-book print-packages-test
 
-IMAGE_DEPS := $(BUILD)/.deps-image
+IMAGE_DEPS := $(BUILD)/.deps-image-$(IMAGE_TOOLCHAIN)
 BOOK_DEPS := $(BUILD)/.deps-book
 # Every group: what make test, make check, make fuzz and make bench need.
 DEPS_STAMP := $(BUILD)/.deps-ok
@@ -115,18 +156,64 @@ WARN += -Wlogical-op -Wduplicated-cond -Wduplicated-branches -Wjump-misses-init
 endif
 
 # The image: see memd.nw, "Building the image", for why each flag is here.
+# IMAGE_BASE_CFLAGS are the flags of the code; the benchmark compiles the
+# core with them too, by the host's compiler (CC).
 IMAGE := $(BUILD)/memd
-IMAGE_OBJDIR := $(BUILD)/image-$(CC_NAME)
-IMAGE_CFLAGS := -std=c11 -O2 -g -gdwarf-4 $(WARN) \
+IMAGE_BASE_CFLAGS := -std=c11 -O2 -g -gdwarf-4 \
 	-ffreestanding -fno-builtin -fno-stack-protector -fno-pie \
 	-mcmodel=small -mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-80387 \
 	-fno-asynchronous-unwind-tables -fno-common -fcf-protection=none \
 	-I$(BUILD)
-ifeq ($(CC_IS_CLANG),0)
-IMAGE_CFLAGS += -fno-tree-loop-distribute-patterns
+GCC_ONLY_CFLAGS := -fno-tree-loop-distribute-patterns
+GCC_ONLY_WARN := -Wlogical-op -Wduplicated-cond -Wduplicated-branches -Wjump-misses-init
+# Reproducible bytes: no path of the machine in the image.  The directory
+# make runs in becomes ".", the build directory "build" wherever it is
+# (gcc takes the last map that matches, clang the longest), and the
+# compiler's own headers (stdint.h, stddef.h) "compiler/include".
+IMAGE_CC_INCLUDE := $(shell $(IMAGE_CC) -print-file-name=include 2>/dev/null)
+ifeq ($(IMAGE_CC_IS_CLANG),1)
+IMAGE_CC_INCLUDE := $(shell $(IMAGE_CC) -print-resource-dir 2>/dev/null)/include
 endif
-IMAGE_LDFLAGS := -nostdlib -static -Wl,-T,linker.ld \
-	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--fatal-warnings
+IMAGE_REPRO := -ffile-prefix-map=$(CURDIR)=. \
+	$(if $(filter /%,$(IMAGE_CC_INCLUDE)),-ffile-prefix-map=$(IMAGE_CC_INCLUDE)=compiler/include) \
+	-ffile-prefix-map=$(abspath $(BUILD))=build
+IMAGE_CFLAGS := $(IMAGE_BASE_CFLAGS) $(WARN_COMMON) $(IMAGE_REPRO) \
+	$(if $(filter 0,$(IMAGE_CC_IS_CLANG)),$(GCC_ONLY_WARN) $(GCC_ONLY_CFLAGS))
+# Linking: gcc through its own driver, clang's objects by ld.lld directly
+# (clang's driver would hand a target with no operating system to the
+# host's gcc to link).
+ifeq ($(IMAGE_CC_IS_CLANG),1)
+image-link = $(IMAGE_LD) -nostdlib -static -T linker.ld --build-id=none \
+	-z max-page-size=4096 --fatal-warnings -o $(1) $(2)
+IMAGE_LD_ID := $(IMAGE_LD) $(shell $(IMAGE_LD) --version 2>/dev/null | head -1)
+else
+image-link = $(IMAGE_CC) $(IMAGE_CFLAGS) -nostdlib -static -Wl,-T,linker.ld \
+	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--fatal-warnings -o $(1) $(2)
+IMAGE_LD_ID :=
+endif
+
+# EriX's build modes (memd.nw, "Build modes"): MODE=production (the
+# default, and the only image named build/memd), MODE=no-ready, or
+# MODE=refuse:STATUS with STATUS a name of enum memd_startup_status other
+# than MEMD_STARTUP_OK.  A test mode's image is build/memd-MODE (the colon
+# a dash): `make image MODE=refuse:MEMD_ST_ENV_ROLE` makes
+# build/memd-refuse-MEMD_ST_ENV_ROLE.
+MODE ?= production
+MODE_STATUSES = $(shell sed -n 's/^    \(MEMD_ST_[A-Z0-9_]*\) = [0-9]*,\{0,1\}$$/\1/p' $(WEB))
+ifeq ($(MODE),production)
+MODE_DEFINES :=
+else ifeq ($(MODE),no-ready)
+MODE_DEFINES := -DMEMD_MODE_NO_READY=1
+else ifneq ($(filter refuse:%,$(MODE)),)
+MODE_STATUS := $(patsubst refuse:%,%,$(MODE))
+ifeq ($(filter $(MODE_STATUS),$(MODE_STATUSES)),)
+$(error MODE=$(MODE): '$(MODE_STATUS)' is not a refusal of enum memd_startup_status (memd.nw, "Startup status codes"); one of: $(MODE_STATUSES))
+endif
+MODE_DEFINES := -DMEMD_MODE_REFUSE=$(MODE_STATUS)
+else
+$(error MODE=$(MODE): no such build mode; the modes: production, no-ready, refuse:STATUS (STATUS a MEMD_ST_ name))
+endif
+MODE_IMAGE := $(if $(MODE_DEFINES),$(BUILD)/memd-$(subst :,-,$(MODE)),$(IMAGE))
 
 # Host builds of the core and its tests: the core with the host scaffolding
 # instead of the platform, under AddressSanitizer and UndefinedBehavior-
@@ -137,35 +224,54 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -Itests -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench run debug review html FORCE
+.PHONY: all test check clean fuzz coverage bench run debug review html image toolchain FORCE
 
-all: $(IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
+all: $(IMAGE) $(MODE_IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
-IMAGE_OBJS := $(IMAGE_OBJDIR)/memd-core.o $(IMAGE_OBJDIR)/memd-image.o
 HEADERS := $(BUILD)/memd-abi.h $(BUILD)/memd-core.h
 
-# The compiler is part of what decides a rebuild: its identity (the command
-# and the first line of its --version) is kept in a file that is rewritten
-# only when it changes, and the image and its objects depend on it, so that
+# The compiler is part of what decides a rebuild: its identity (the command,
+# the first line of its --version, and the linker's for clang) and the
+# mode's definitions are kept in a file that is rewritten only when they
+# change, and the image and its objects depend on it, so that
 # `make CC=clang build/memd` always leaves a clang-built image and switching
 # back rebuilds it with gcc, whatever the files' times.
-CC_ID := $(CC) $(shell $(CC) --version 2>/dev/null | head -1 | tr -d "'")
-IMAGE_CC_STAMP = $(dir $(IMAGE)).cc-$(notdir $(IMAGE))
-OBJDIR_CC_STAMP := $(IMAGE_OBJDIR)/.cc
-
-$(IMAGE_CC_STAMP) $(OBJDIR_CC_STAMP): FORCE
-	@mkdir -p $(@D)
-	@echo '$(CC_ID)' | cmp -s - $@ || echo '$(CC_ID)' > $@
-
+IMAGE_CC_ID := $(IMAGE_CC) $(shell $(IMAGE_CC) --version 2>/dev/null | head -1 | tr -d "'") $(IMAGE_LD_ID)
+IMAGE_CC_VERSION := $(shell $(IMAGE_CC) -dumpfullversion 2>/dev/null || $(IMAGE_CC) -dumpversion 2>/dev/null)
 FORCE:
 
-$(IMAGE_OBJDIR)/%.o: $(BUILD)/%.c $(HEADERS) $(OBJDIR_CC_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
+# image-rule IMAGE OBJDIR DEFINES: the image IMAGE, its objects in OBJDIR,
+# compiled with DEFINES.  When the image is linked, make says what it is.
+define image-rule
+$(2)/.cc $(dir $(1)).cc-$(notdir $(1)): FORCE
+	@mkdir -p $$(@D)
+	@echo '$$(IMAGE_CC_ID) $(3)' | cmp -s - $$@ || echo '$$(IMAGE_CC_ID) $(3)' > $$@
 
-$(IMAGE): $(IMAGE_OBJS) linker.ld $(IMAGE_CC_STAMP)
-	@mkdir -p $(@D)
-	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ $(IMAGE_OBJS)
+$(2)/%.o: $$(BUILD)/%.c $$(HEADERS) $(2)/.cc
+	@mkdir -p $$(@D)
+	$$(IMAGE_CC) $$(IMAGE_CFLAGS) $(3) -c -o $$@ $$<
+
+$(1): $(2)/memd-core.o $(2)/memd-image.o linker.ld $(dir $(1)).cc-$(notdir $(1))
+	@mkdir -p $$(@D)
+	$$(call image-link,$$@,$(2)/memd-core.o $(2)/memd-image.o)
+	@echo "image: $$@ for $$(IMAGE_TARGET), by $$(IMAGE_CC_NAME) $$(IMAGE_CC_VERSION)$(if $(3), in mode $$(MODE))"
+
+.SECONDARY: $(2)/memd-core.o $(2)/memd-image.o
+endef
+
+IMAGE_OBJDIR := $(BUILD)/image-$(IMAGE_CC_NAME)
+$(eval $(call image-rule,$(IMAGE),$(IMAGE_OBJDIR),))
+ifneq ($(MODE_DEFINES),)
+$(eval $(call image-rule,$(MODE_IMAGE),$(IMAGE_OBJDIR)-$(subst :,-,$(MODE)),$(MODE_DEFINES)))
+endif
+
+# make image: the image of MODE (build/memd unless MODE says otherwise).
+image: $(MODE_IMAGE)
+
+# Which toolchain builds the image here, and what it needs.
+toolchain:
+	@echo "image toolchain: $(IMAGE_TOOLCHAIN) ($(IMAGE_CC)$(if $(filter 1,$(IMAGE_CC_IS_CLANG)), and $(IMAGE_LD))) for $(IMAGE_TARGET), on a $(HOST_ARCH) host"
+	@echo "image packages: $(IMAGE_PACKAGES)"
 
 # The book.
 $(BUILD)/memd.html $(BUILD)/memd.pdf: $(BUILD)/.woven ;
@@ -199,7 +305,7 @@ BENCH_PROG := $(BENCH_OBJDIR)/bench-frames
 
 $(BENCH_OBJDIR)/memd-core.o: $(BUILD)/memd-core.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(IMAGE_CFLAGS) -c -o $@ $<
+	$(CC) $(IMAGE_BASE_CFLAGS) $(WARN) $(if $(filter 0,$(CC_IS_CLANG)),$(GCC_ONLY_CFLAGS)) -c -o $@ $<
 
 BENCH_MODEL := $(BENCH_OBJDIR)/memd-host.o $(addprefix $(BENCH_OBJDIR)/,$(MODEL_OBJS))
 
@@ -308,7 +414,8 @@ $(KMODEL): $(KMODEL_SRCS) tests/kmodel.h tests/kernel.h tests/kgdb.h $(BUILD)/me
 # the kernel model must catch (tests/selftest/): the tester, tested.
 CARELESS := $(BUILD)/careless-memd
 $(CARELESS): tests/careless-memd.c linker.ld $(BUILD)/memd-abi.h
-	$(CC) $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS) -o $@ tests/careless-memd.c
+	$(IMAGE_CC) $(IMAGE_CFLAGS) -c -o $@.o tests/careless-memd.c
+	$(call image-link,$@,$@.o)
 
 # (After the variables it names: make expands prerequisites as it reads.)
 # `make test` runs every area; `make test AREAS="frames service"` builds
@@ -378,4 +485,4 @@ clean:
 	rm -rf $(BUILD)
 
 # Objects that pattern rules chain through are kept, not deleted.
-.SECONDARY: $(HOST_OBJS) $(IMAGE_OBJS) $(COV_OBJS) $(PLAIN_OBJS)
+.SECONDARY: $(HOST_OBJS) $(COV_OBJS) $(PLAIN_OBJS)

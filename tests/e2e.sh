@@ -69,6 +69,61 @@ for scn in tests/scenarios/*.scn; do
     fi
 done
 
+# EriX's build modes (memd.nw, "Build modes"), each booted under the model:
+# an image of mode refuse:STATUS, for the first status of every group, on
+# the standard boot, reports STATUS (detail 0) and halts with it; the
+# no-ready image halts with MEMD_ST_READY_REJECTED and reports nothing.
+# The production image fails each of these scenarios (the mode is what
+# makes them pass), and on a boot that breaks a rule every mode reports
+# that rule's status.
+mode_scn() {  # mode_scn FILE EXPECTATION [ENVELOPE-LINE]
+    printf 'title a build mode\ninclude %s/tests/scenarios/standard-boot.inc\n%s\nexpect-startup %s\n' \
+        "$PWD" "${3:-}" "$2" > "$1"
+}
+firsts=$(awk '/^enum memd_startup_status \{/ { on = 1; next } on && /^};/ { on = 0 }
+    on && match($0, /MEMD_ST_[A-Z_0-9]+ = [0-9]+/) { split(substr($0, RSTART, RLENGTH), f, " = ")
+        g = int(f[2] / 16); if (!(g in seen)) { seen[g] = 1; print f[1] } }' "$HEADER")
+modes="no-ready"
+for st in $firsts; do modes="$modes refuse:$st"; done
+[ "$(echo "$firsts" | wc -w)" -ge 9 ] && pass modes/a-status-of-every-group ||
+    fail modes/a-status-of-every-group "statuses found: $firsts"
+mode_scn "$SCRATCH/broken.scn" MEMD_ST_ENV_ROLE "envelope role=vspaced"
+for mode in $modes; do
+    img=$BUILD/memd-${mode/:/-}
+    case $mode in
+        no-ready) want="unreported halt=MEMD_ST_READY_REJECTED"; st=MEMD_ST_READY_REJECTED ;;
+        refuse:*) st=${mode#refuse:}; want=$st ;;
+    esac
+    if ! make -s image MODE="$mode" > "$SCRATCH/mode.log" 2>&1; then
+        fail "modes/$mode" "make image MODE=$mode: $(tail -1 "$SCRATCH/mode.log")"; continue
+    fi
+    mode_scn "$SCRATCH/mode.scn" "$want"
+    "$KMODEL" "$img" "$SCRATCH/mode.scn" > "$SCRATCH/mode.trace" 2>&1
+    rc=$?
+    case $mode in
+        no-ready) seen=$(grep -c -e '^  memd → rootd     READY' "$SCRATCH/mode.trace") ;;
+        *) seen=$(grep -c -x -e "  memd → rootd     READY $st detail=0" "$SCRATCH/mode.trace") ;;
+    esac
+    if [ $rc -ne 0 ]; then
+        fail "modes/$mode" "$(sed -n 's/^FAIL: //p' "$SCRATCH/mode.trace" | head -1)"
+    elif ! grep -q -x "  memd → kernel    HALT $st" "$SCRATCH/mode.trace" ||
+         [ "$seen" != "$([ $mode = no-ready ] && echo 0 || echo 1)" ]; then
+        fail "modes/$mode" "the trace does not show the report and the halt of the mode"
+    else
+        pass "modes/$mode"
+    fi
+    if "$KMODEL" "$IMAGE" "$SCRATCH/mode.scn" > "$SCRATCH/prod.trace" 2>&1; then
+        fail "modes/$mode/not-the-production-image" "the production image passes the mode's scenario"
+    else
+        pass "modes/$mode/not-the-production-image"
+    fi
+    if "$KMODEL" "$img" "$SCRATCH/broken.scn" > "$SCRATCH/broken.trace" 2>&1; then
+        pass "modes/$mode/a-real-fault-is-reported"
+    else
+        fail "modes/$mode/a-real-fault-is-reported" "$(sed -n 's/^FAIL: //p' "$SCRATCH/broken.trace" | head -1)"
+    fi
+done
+
 # The figures the book quotes (memd.nw, "Testing from outside") are the
 # model's: kernel calls per allocation and per free of 64 frames in the
 # pool-refill scenario.

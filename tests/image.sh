@@ -100,6 +100,22 @@ check_image() {  # check_image PREFIX IMAGE
         fail "$p/memd_k_query-is-query-local-cap" "$(grep '^<memd_k_query>' "$SCRATCH/syscalls")"
     fi
 
+    # Built for the target, not the host: every compilation unit in the
+    # image is one of memd's (no start files, no libgcc, nothing of a C
+    # library), and no path of the machine that built it is in it.
+    local cus
+    cus=$(readelf --debug-dump=info "$img" 2>/dev/null | awk '/DW_TAG_compile_unit/ { cu = 1; next }
+        cu && /DW_AT_name/ { print $NF; cu = 0 }' | LC_ALL=C sort | tr '\n' ' ')
+    if [ "$cus" = "build/memd-core.c build/memd-image.c " ]; then
+        pass "$p/only-memds-code"
+    else
+        fail "$p/only-memds-code" "compilation units: ${cus:-none}"
+    fi
+    local paths
+    paths=$(strings -a "$img" | grep -F -e "$PWD" -e "$(cd "$BUILD" && pwd)" -e /usr/ -e /tmp/ \
+            ${HOME:+-e "$HOME"} | sort -u | head -3 | tr '\n' ' ')
+    [ -z "$paths" ] && pass "$p/no-host-paths" || fail "$p/no-host-paths" "$paths"
+
     # Line information points into the web.
     if readelf --debug-dump=line "$img" 2>/dev/null | grep -q 'memd\.nw'; then
         pass "$p/dwarf-lines-into-memd.nw"
@@ -168,3 +184,85 @@ if awk -v ni="$named_image" -F'|' '
 else
     fail deps-size-prices-each-goal "$(tr '\n' ' ' < "$SCRATCH/size.out") $(head -2 "$SCRATCH/size.err" | tr '\n' ' ')"
 fi
+
+# A make of another tree: nothing of the make that runs this area.
+smake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory "$@"; }
+
+# The toolchain make picks (`make toolchain`): gcc on an x86-64 host; on
+# another host (told by CC_MACHINE what its gcc targets, as an arm64 gcc
+# would say), the cross gcc x86_64-linux-gnu-gcc; with no cross gcc there
+# (CROSS_GCC names one that is not), clang with ld.lld; with CC=clang,
+# clang; each with its own packages.
+picked() { smake toolchain "$@" | sed -n 's/^image toolchain: \([a-z-]*\) .*/\1/p; s/^image packages: make noweb /+ /p' | tr '\n' ' '; }
+arm=(CC_MACHINE=aarch64-linux-gnu HOST_ARCH=aarch64)
+got="$(picked)/ $(picked "${arm[@]}")/ $(picked "${arm[@]}" CROSS_GCC=no-such-gcc)/ $(picked CC=clang)"
+want="gcc + gcc binutils / cross-gcc + gcc-x86-64-linux-gnu binutils-x86-64-linux-gnu / clang + clang lld / clang + clang lld "
+[ "$got" = "$want" ] && pass toolchain-picked-for-the-host || fail toolchain-picked-for-the-host "$got"
+
+# Byte-reproducible: the image built from the same four files in two other
+# directories (of other depths, their files of other dates, one build
+# after the other), with gcc and with clang, is byte for byte the image
+# built here with that compiler.  The cross gcc's image (on this host
+# x86_64-linux-gnu-gcc is the same compiler as gcc; its packages are the
+# cross packages of another host, so their check is skipped) is gcc's.
+repro() {  # repro DIR DATE: a tree of the sources, its images built
+    mkdir -p "$1/build" && cp Makefile tangle linker.ld memd.nw "$1/" &&
+    touch -d "$2" "$1"/Makefile "$1"/tangle "$1"/linker.ld "$1"/memd.nw &&
+    (cd "$1" && smake build/memd && smake CC=clang IMAGE=build/clang/memd build/clang/memd &&
+     touch build/.deps-image-cross-gcc &&
+     smake "${arm[@]}" IMAGE=build/cross/memd build/cross/memd) > "$1.log" 2>&1
+}
+r1=$SCRATCH/r/a r2=$SCRATCH/rr/other/tree
+if repro "$r1" '2001-02-03 04:05' && repro "$r2" '2031-12-30 23:59'; then
+    for cc in gcc clang cross; do
+        case $cc in gcc|cross) here=$BUILD/memd ;; clang) here=$BUILD/clang/memd ;; esac
+        there1=$r1/build/${cc/gcc/.}/memd there2=$r2/build/${cc/gcc/.}/memd
+        if cmp -s "$here" "$there1" && cmp -s "$here" "$there2"; then
+            pass "reproducible/$cc"
+        else
+            fail "reproducible/$cc" "$(cmp "$here" "$there1" 2>&1 | head -1) $(cmp "$here" "$there2" 2>&1 | head -1)"
+        fi
+    done
+else
+    fail reproducible/builds "$(tail -2 "$r1.log" "$r2.log" 2>/dev/null | tr '\n' ' ')"
+fi
+
+# EriX's build modes (memd.nw, "Build modes"): the production image has no
+# trace of them.  A book whose test-mode chunk has every line of its body
+# blanked (so that no other line moves) builds the very bytes of
+# build/memd; the image of each mode differs from it.
+chunk="<<core: a test mode's failure, once startup has passed>>="
+m=$SCRATCH/modeless
+mkdir -p "$m/build" && cp Makefile tangle linker.ld "$m/"
+awk -v c="$chunk" '$0 == c { on = 1; print; next } on && $0 == "@" { on = 0 }
+    { print on ? "" : $0 } on && NF { n++ } END { exit n < 3 }' memd.nw > "$m/memd.nw"
+blanked=$?
+if [ $blanked -ne 0 ]; then
+    fail production-has-no-test-mode "the book has no chunk '$chunk' of three lines or more"
+elif ! (cd "$m" && smake build/memd) > "$m.log" 2>&1; then
+    fail production-has-no-test-mode "the blanked book does not build: $(tail -1 "$m.log")"
+elif cmp -s "$BUILD/memd" "$m/build/memd"; then
+    pass production-has-no-test-mode
+else
+    fail production-has-no-test-mode "build/memd is not the image of the book without its test modes: $(cmp "$BUILD/memd" "$m/build/memd")"
+fi
+for mode in no-ready refuse:MEMD_ST_ENV_ROLE; do
+    img=$BUILD/memd-${mode/:/-}
+    if ! smake image MODE="$mode" > "$SCRATCH/mode.log" 2>&1; then
+        fail "mode/$mode/builds" "$(tail -1 "$SCRATCH/mode.log")"
+    elif cmp -s "$BUILD/memd" "$img"; then
+        fail "mode/$mode/differs" "make image MODE=$mode made the production image"
+    else
+        pass "mode/$mode/differs"
+    fi
+done
+# A mode is checked by name before anything is built.
+for bad in refuse:MEMD_STARTUP_OK refuse:MEMD_ST_NO_SUCH_RULE fail-later; do
+    if smake -n image MODE="$bad" > "$SCRATCH/bad.log" 2>&1; then
+        fail "mode/refused/$bad" "make accepted MODE=$bad"
+    elif grep -q "MODE=$bad: " "$SCRATCH/bad.log"; then
+        pass "mode/refused/$bad"
+    else
+        fail "mode/refused/$bad" "$(tail -1 "$SCRATCH/bad.log")"
+    fi
+done

@@ -684,10 +684,19 @@ static void parse_line(struct parser *p, char *line, int depth)  // NOLINT(misc-
         in->kerr = NAMED_ARG(p, kerr_names, tok[3], "kernel error");
         if (in->kerr == KERR_OK)
             scn_error(p, "inject: an injected failure cannot be ok");
+    } else if (strcmp(d, "expect-startup") == 0 && n >= 2 && strcmp(tok[1], "unreported") == 0) {
+        /* a test image of mode no-ready: no report, and a halt */
+        char *v = n == 3 ? split_kv(tok[2]) : NULL;
+        if (v == NULL || strcmp(tok[2], "halt") != 0)
+            scn_error(p, "expect-startup unreported halt=STATUS");
+        s->startup_set = true;
+        s->startup_unreported = true;
+        s->startup_status = NAMED_ARG(p, status_names, v, "startup status");
     } else if (strcmp(d, "expect-startup") == 0) {
         if (n < 2)
             scn_error(p, "expect-startup STATUS [detail=N]");
         s->startup_set = true;
+        s->startup_unreported = false;
         s->startup_status = NAMED_ARG(p, status_names, tok[1], "startup status");
         for (int i = 2; i < n; i++) {
             char *v = split_kv(tok[i]);

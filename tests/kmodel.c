@@ -1096,6 +1096,12 @@ static uint32_t sys_call(struct run *r, struct call *c)
         r->fatal = true;
         return KERR_INVALID_CAP;
     }
+    if (r->s->startup_unreported) {
+        failf(r, "memd reports to rootd; the scenario expects it to halt with %s without a report",
+              status_word((uint32_t)r->s->startup_status));
+        r->fatal = true;
+        return KERR_INVALID_ARGUMENT;
+    }
     if (r->reported) {
         failf(r, "memd reports to rootd a second time");
         r->fatal = true;
@@ -1167,6 +1173,12 @@ static void sys_halt(struct run *r, struct call *c)
     r->halted = true;
     r->halt_status = (uint32_t)status;
     tracef(r, "  memd → kernel    HALT %s", status_word((uint32_t)status));
+    if (!r->reported && r->s->startup_unreported) {
+        if (status != r->s->startup_status)
+            failf(r, "memd halts with %s without a report; the scenario expects %s",
+                  status_word((uint32_t)status), status_word((uint32_t)r->s->startup_status));
+        return;
+    }
     if (!r->reported) {
         failf(r, "memd halts without telling rootd why");
         return;
@@ -1420,6 +1432,17 @@ static void judge(struct run *r)
     const struct scenario *s = r->s;
     if (r->fatal)
         return;
+    if (s->startup_unreported) {
+        if (!r->halted)
+            failf(r, "memd did not halt; the scenario expects it to halt with %s without a report",
+                  status_word((uint32_t)s->startup_status));
+        else if (r->messages != 0)
+            failf(r, "memd served %" PRIu32 " requests without reporting its startup",
+                  r->messages);
+        else
+            tracef(r, "nothing served: memd halted without reporting, as the scenario expects");
+        return;
+    }
     if (!r->reported) {
         failf(r, "memd never reported its startup to rootd");
         return;

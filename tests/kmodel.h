@@ -174,6 +174,7 @@ struct scenario {
     uint64_t ready_answer;    /* the KERR_* rootd's side gives the report */
     /* what startup must end in */
     bool startup_set;
+    bool startup_unreported;  /* memd halts with startup_status, reporting nothing */
     uint64_t startup_status;
     struct opt startup_detail;
     /* the script */
