@@ -7,6 +7,9 @@
 #   make run        boot the image under the kernel model: a demo session
 #   make debug      the same under gdb (SCENARIO=tests/scenarios/X.scn)
 #   make html       weave the HTML alone (seconds): build/memd.html
+#   make image      the image alone: build/memd, or with MODE=no-ready or
+#                   MODE=refuse:STATUS an image of that test mode
+#   make toolchain  which toolchain builds the image here, and its packages
 #   make check      structural checks of the web, then the static analysers
 #   make bench      count instructions per allocation, free and request
 #                   with callgrind; writes build/bench.txt
