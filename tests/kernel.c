@@ -4,8 +4,11 @@
  * The rules are seL4's, in its order of checks, as the ABI chapter of
  * memd.nw records them; the promises are memd's, as its book states
  * them.  Every slot carries the generation it was written in, so that a
- * reset between test cases or fuzz inputs is an increment, not a sweep of
- * the 4 Mi slots.
+ * reset between test cases or fuzz inputs is an increment, not a sweep.
+ * The capability space (2^31 slots) and the table of frame numbers are
+ * sparse: kept in chunks of K_CHUNK entries, each allocated when an entry
+ * of it is first touched, so that a model of memd managing a terabyte
+ * costs what memd touches, not what it could.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -69,16 +72,20 @@ static uint32_t krefuse(struct kernel *k, uint32_t kerr, const char *fmt, ...)
 void k_init(struct kernel *k)
 {
     memset(k, 0, sizeof *k);
-    k->cspace = xcalloc(K_SLOTS, sizeof *k->cspace);
-    k->by_number = xcalloc(K_FRAME_NUMBERS, sizeof *k->by_number);
+    k->cspace = xcalloc(K_SLOTS / K_CHUNK, sizeof *k->cspace);
+    k->by_number = xcalloc(K_FRAME_NUMBERS / K_CHUNK, sizeof *k->by_number);
     k->gen = 1;
 }
 
 void k_reset(struct kernel *k)
 {
     if (k->gen == UINT32_MAX) {     /* after 2^32 resets: sweep once */
-        memset(k->cspace, 0, K_SLOTS * sizeof *k->cspace);
-        memset(k->by_number, 0, K_FRAME_NUMBERS * sizeof *k->by_number);
+        for (uint32_t c = 0; c < K_SLOTS / K_CHUNK; c++)
+            if (k->cspace[c] != NULL)
+                memset(k->cspace[c], 0, K_CHUNK * sizeof *k->cspace[c]);
+        for (uint32_t c = 0; c < K_FRAME_NUMBERS / K_CHUNK; c++)
+            if (k->by_number[c] != NULL)
+                memset(k->by_number[c], 0, K_CHUNK * sizeof *k->by_number[c]);
         k->gen = 0;
     }
     k->gen++;
@@ -104,6 +111,10 @@ void k_reset(struct kernel *k)
 /* cppcheck-suppress unusedFunction ; tests/kmodel.c uses it */
 void k_release(struct kernel *k)
 {
+    for (uint32_t c = 0; c < K_SLOTS / K_CHUNK; c++)
+        free(k->cspace[c]);
+    for (uint32_t c = 0; c < K_FRAME_NUMBERS / K_CHUNK; c++)
+        free(k->by_number[c]);
     free(k->cspace);
     free(k->by_number);
     free(k->frames);
@@ -118,7 +129,10 @@ struct k_cap *k_slot(struct kernel *k, uint64_t slot)
 {
     if (slot >= K_SLOTS)
         return NULL;
-    struct k_cap *c = &k->cspace[slot];
+    struct k_cap **chunk = &k->cspace[slot / K_CHUNK];
+    if (*chunk == NULL)
+        *chunk = xcalloc(K_CHUNK, sizeof **chunk);
+    struct k_cap *c = &(*chunk)[slot % K_CHUNK];
     if (c->gen != k->gen) {
         memset(c, 0, sizeof *c);
         c->gen = k->gen;
@@ -180,7 +194,7 @@ uint32_t k_put_frame(struct kernel *k, uint64_t slot, uint32_t rights,
 {
     uint32_t err = k_put(k, slot, CAP_TYPE_FRAME, rights);
     if (err == KERR_OK)
-        k->frames[k->cspace[slot].obj].phys = phys;
+        k->frames[k_slot(k, slot)->obj].phys = phys;
     return err;
 }
 
@@ -387,7 +401,10 @@ static void name_frame(struct kernel *k, uint32_t number, uint32_t f)
         kbroken(k, "memd names a frame %" PRIu32 ", beyond any frame it could manage", number);
         return;
     }
-    struct k_number *bn = &k->by_number[number];
+    struct k_number **chunk = &k->by_number[number / K_CHUNK];
+    if (*chunk == NULL)
+        *chunk = xcalloc(K_CHUNK, sizeof **chunk);
+    struct k_number *bn = &(*chunk)[number % K_CHUNK];
     if (bn->gen != k->gen) {
         bn->gen = k->gen;
         bn->frame1 = 0;

@@ -37,6 +37,7 @@
 #define K_MAX_HOLDERS 64u              /* badges whose frames the model follows */
 #define K_MAX_FREE 1024u               /* frames one request may name */
 #define K_FRAME_NUMBERS MEMD_CSPACE_SLOTS  /* frame numbers the model follows */
+#define K_CHUNK 4096u                  /* entries of a sparse table's chunk */
 #define K_NONE UINT32_MAX
 
 /* Which endpoint a capability names: the kernel's fact, fixed by the
@@ -84,8 +85,8 @@ struct k_number { uint32_t gen, frame1; };  /* frame number -> frame + 1 */
 
 struct kernel {
     uint32_t gen;
-    struct k_cap *cspace;             /* K_SLOTS slots */
-    struct k_number *by_number;       /* K_FRAME_NUMBERS */
+    struct k_cap **cspace;            /* K_SLOTS slots, in chunks */
+    struct k_number **by_number;      /* K_FRAME_NUMBERS, in chunks */
     uint32_t nuntyped;
     struct k_untyped untyped[K_MAX_UNTYPED];
     uint32_t nframes, cap_frames;
