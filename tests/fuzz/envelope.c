@@ -15,7 +15,9 @@
  *   - a refusal leaves *boot untouched, and its status is one of the
  *     ABI's codes;
  *   - an acceptance gives a configuration that keeps every promise the
- *     Startup chapter makes about it.
+ *     Startup chapter makes about it, the metadata region's among them
+ *     (whole pages in the user half, clear of memd, large enough), and
+ *     the regions in the order memd spends them, highest first.
  * Any breach aborts, which libFuzzer reports as a crash.
  */
 #include <stdio.h>
@@ -44,6 +46,9 @@ static uint64_t le(const uint8_t *p, size_t n)
 
 #define FIELD(base, type, field) \
     le((base) + offsetof(struct type, field), sizeof(((struct type *)0)->field))
+
+/* Where the harness says memd lies, as an image would. */
+static const struct memd_self FUZZ_SELF = { 0x400000u, 0x420000u };
 
 struct declared {
     uint32_t slot, use, type, rights;
@@ -138,8 +143,9 @@ static bool known_status(uint32_t st)
         S(MEMD_ST_INTAKE_READY_SLOT) S(MEMD_ST_INTAKE_TYPE)
         S(MEMD_ST_INTAKE_RIGHTS_MISSING) S(MEMD_ST_INTAKE_RIGHTS_OVERBROAD)
         S(MEMD_ST_INTAKE_MISSING) S(MEMD_ST_WINDOW_OVERLAP) S(MEMD_ST_WINDOW_RANGE)
-        S(MEMD_ST_WINDOW_TOO_SMALL) S(MEMD_ST_REAL_QUERY_FAILED) S(MEMD_ST_REAL_TYPE)
-        S(MEMD_ST_REAL_RIGHTS)
+        S(MEMD_ST_WINDOW_TOO_SMALL) S(MEMD_ST_META_ALIGN) S(MEMD_ST_META_RANGE)
+        S(MEMD_ST_META_OVERLAP) S(MEMD_ST_META_TOO_SMALL) S(MEMD_ST_REAL_QUERY_FAILED)
+        S(MEMD_ST_REAL_TYPE) S(MEMD_ST_REAL_RIGHTS)
 #undef S
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -158,13 +164,26 @@ static void check_boot(const struct memd_boot *b)
     REQUIRE(b->runtime_slot_count <= MEMD_CSPACE_SLOTS - b->runtime_slot_base);
     REQUIRE(b->total_frames <= MEMD_MAX_FRAMES);
     REQUIRE(b->runtime_slot_count >= b->total_frames);
+    /* the metadata region: whole pages, in the user half above page 0,
+       clear of memd, and large enough for every frame and list head */
+    REQUIRE(b->meta_base % MEMD_FRAME_BYTES == 0u && b->meta_size % MEMD_FRAME_BYTES == 0u);
+    REQUIRE(b->meta_base >= MEMD_FRAME_BYTES && b->meta_base <= MEMD_USER_TOP &&
+            b->meta_size <= MEMD_USER_TOP - b->meta_base);
+    REQUIRE(b->meta_base + b->meta_size <= FUZZ_SELF.low || b->meta_base >= FUZZ_SELF.high);
+    REQUIRE(b->meta_size >= MEMD_META_BYTES(b->total_frames));
     uint32_t next = 0;
+    uint32_t entries = 0;                      /* a bit per untyped entry used */
     for (uint32_t r = 0; r < b->region_count; r++) {
         const struct memd_region *g = &b->region[r];
         REQUIRE(g->first_frame == next);
+        REQUIRE(g->entry < MEMD_ENV_MAX_UNTYPED && (entries & (1u << g->entry)) == 0u);
+        entries |= 1u << g->entry;
+        if (r > 0u)                            /* spent highest first */
+            REQUIRE(g->phys_base < b->region[r - 1u].phys_base);
         REQUIRE(g->frames != 0u && (g->frames & (g->frames - 1u)) == 0u);
         uint64_t bytes = (uint64_t)g->frames << MEMD_FRAME_BITS;
         REQUIRE((g->phys_base & (bytes - 1u)) == 0u);
+        REQUIRE(g->phys_base <= (((uint64_t)1 << MEMD_PHYS_BITS) - 1u) - (bytes - 1u));
         REQUIRE(g->slot >= MEMD_TRANSFER_SLOT_FIRST && g->slot < MEMD_TRANSFER_SLOT_END);
         REQUIRE(memd_host_slot_type(g->slot) == CAP_TYPE_UNTYPED);
         for (uint32_t q = 0; q < r; q++) {     /* no two regions overlap */
@@ -197,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&boot, 0xA5, sizeof boot);
     memcpy(&before, &boot, sizeof boot);
     uint32_t detail = 0xDEADBEEFu;
-    uint32_t st = memd_startup(frame, n, &boot, &detail);
+    uint32_t st = memd_startup(frame, n, &FUZZ_SELF, &boot, &detail);
     free(frame);
 
     for (int op = MEMD_HOST_RETYPE; op < MEMD_HOST_OPS; op++)

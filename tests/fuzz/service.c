@@ -87,6 +87,7 @@ static void boot(void)
         (void)memd_host_put_untyped(UNTYPED_SLOT + r, CAP_RIGHT_READ | CAP_RIGHT_RETYPE,
                                     phys, bits[r] + MEMD_FRAME_BITS, false);
         world.region[r].slot = UNTYPED_SLOT + r;
+        world.region[r].entry = r;
         world.region[r].first_frame = world.total_frames;
         world.region[r].frames = 1u << bits[r];
         world.region[r].phys_base = phys;
@@ -104,7 +105,14 @@ static void boot(void)
         c->frame_budget = budget[i][1];
         c->slot_budget = budget[i][2];
     }
-    memd_accounting_init(&world);
+    /* The metadata region rootd would map: not zeroed, so that a link
+       memd read before writing it would be garbage. */
+    static uint8_t meta[MEMD_META_BYTES(96)] __attribute__((aligned(4096)));
+    memset(meta, 0xA5, sizeof meta);
+    world.meta_base = (uint64_t)(uintptr_t)meta;
+    world.meta_size = sizeof meta;
+    uint32_t detail = 0;
+    REQUIRE(memd_accounting_init(&world, &detail) == MEMD_STARTUP_OK);
     memset(place, FREE, sizeof place);
     memset(holder, 0, sizeof holder);
     memd_check_failures = 0;
