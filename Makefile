@@ -180,8 +180,12 @@ endif
 IMAGE_REPRO := -ffile-prefix-map=$(CURDIR)=. \
 	$(if $(filter /%,$(IMAGE_CC_INCLUDE)),-ffile-prefix-map=$(IMAGE_CC_INCLUDE)=compiler/include) \
 	-ffile-prefix-map=$(abspath $(BUILD))=build
+# IMAGE_EXTRA_CFLAGS: flags that change no code, for a check that builds
+# an image of its own (tests/image.sh: -fstack-usage, in a scratch BUILD).
+IMAGE_EXTRA_CFLAGS ?=
 IMAGE_CFLAGS := $(IMAGE_BASE_CFLAGS) $(WARN_COMMON) $(IMAGE_REPRO) \
-	$(if $(filter 0,$(IMAGE_CC_IS_CLANG)),$(GCC_ONLY_WARN) $(GCC_ONLY_CFLAGS))
+	$(if $(filter 0,$(IMAGE_CC_IS_CLANG)),$(GCC_ONLY_WARN) $(GCC_ONLY_CFLAGS)) \
+	$(IMAGE_EXTRA_CFLAGS)
 # Linking: gcc through its own driver, clang's objects by ld.lld directly
 # (clang's driver would hand a target with no operating system to the
 # host's gcc to link).

@@ -59,6 +59,41 @@ check_image() {  # check_image PREFIX IMAGE
     done < "$SCRATCH/elf"
     [ $ok = 1 ] && pass "$p/stack-reserve-loaded-rw" || fail "$p/stack-reserve-loaded-rw"
 
+    # The guard page: the page right below the stack reserve lies in no
+    # loadable segment, so nothing is mapped there; the reserve starts a
+    # page of its own.  memd_image_low, where startup says memd begins, is
+    # the first byte of the lowest segment.
+    local guard=$((16#${bottom:-0} - 4096)) hit=none lowest=
+    while read -r type off va pa fs ms flg _; do
+        [ "$type" = LOAD ] || continue
+        [ -z "$lowest" ] || [ $((va)) -lt $((lowest)) ] && lowest=$((va))
+        if [ $((va)) -lt $((guard + 4096)) ] && [ $((guard)) -lt $((va + ms)) ]; then
+            hit="$va+$ms"
+        fi
+    done < "$SCRATCH/elf"
+    if [ -n "$bottom" ] && [ $((16#$bottom % 4096)) = 0 ] && [ "$hit" = none ]; then
+        pass "$p/guard-page-below-the-stack"
+    else
+        fail "$p/guard-page-below-the-stack" "reserve at $bottom; a segment $hit covers the page below"
+    fi
+    local image_low
+    image_low=$(awk '$3 == "memd_image_low" { print $1 }' "$SCRATCH/nm")
+    if [ -n "$image_low" ] && [ -n "$lowest" ] && [ $((16#$image_low)) = "$lowest" ]; then
+        pass "$p/memd_image_low-is-the-first-byte"
+    else
+        fail "$p/memd_image_low-is-the-first-byte" "memd_image_low $image_low, lowest segment $lowest"
+    fi
+
+    # memd's own data is small: its .bss at most 64 KiB (the stack reserve
+    # is a section of its own), since its records are in the metadata region.
+    local bss
+    bss=$(awk '$2 == ".bss" { print $6 }' <(sed 's/\[ *\([0-9]*\)\]/[\1]/' "$SCRATCH/elf"))
+    if [ -n "$bss" ] && [ $((16#$bss)) -le 65536 ]; then
+        pass "$p/bss-at-most-64-KiB"
+    else
+        fail "$p/bss-at-most-64-KiB" ".bss is $((16#${bss:-0})) bytes"
+    fi
+
     # No segment is writable and executable at once.
     if awk '$1 == "LOAD" && $7 ~ /W/ && $7 ~ /E/ { bad = 1 } END { exit bad }' "$SCRATCH/elf"; then
         pass "$p/no-wx-segment"
@@ -125,6 +160,29 @@ check_image() {  # check_image PREFIX IMAGE
 }
 
 check_image gcc "$BUILD/memd"
+
+# The stack memd needs: the deepest call chain of an image built with
+# -fstack-usage (which changes no code) in a scratch build directory, by
+# each compiler, is at most half of MEMD_STACK_NEED, the stack below the
+# startup frame that memd's entry demands (memd.nw, "Entering the image").
+need=$(sed -n 's/^#define MEMD_STACK_NEED (\([0-9]*\)u \* 1024u).*/\1/p' "$BUILD/memd-image.c")
+need=$((${need:-0} * 1024))
+for cc in gcc clang; do
+    sb="$SCRATCH/su-$cc"
+    mkdir -p "$sb" && cp "$BUILD/.deps-ok" "$sb/" 2>/dev/null
+    if ! make -s BUILD="$sb" CC=$cc IMAGE_EXTRA_CFLAGS=-fstack-usage "$sb/memd" > "$sb.log" 2>&1; then
+        fail "stack/$cc/builds" "$(tail -1 "$sb.log")"
+        continue
+    fi
+    deep=$(python3 tests/stackdepth.py "$sb/memd" "$sb"/image-*/*.su 2>&1)
+    bytes=$(echo "$deep" | sed -n 's/^deepest \([0-9]*\) bytes.*/\1/p')
+    if [ -n "$bytes" ] && [ "$need" -gt 0 ] && [ $((2 * bytes)) -le "$need" ]; then
+        pass "stack/$cc/deepest-chain-within-half-of-MEMD_STACK_NEED"
+        echo "# $cc: $deep; MEMD_STACK_NEED $need"
+    else
+        fail "stack/$cc/deepest-chain-within-half-of-MEMD_STACK_NEED" "$deep; MEMD_STACK_NEED $need"
+    fi
+done
 
 # The same image, built with clang: it must build warning-free too.
 if make -s CC=clang IMAGE="$BUILD/clang/memd" "$BUILD/clang/memd" > "$SCRATCH/clang.log" 2>&1; then
