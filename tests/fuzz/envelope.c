@@ -47,8 +47,8 @@ static uint64_t le(const uint8_t *p, size_t n)
 #define FIELD(base, type, field) \
     le((base) + offsetof(struct type, field), sizeof(((struct type *)0)->field))
 
-/* Where the harness says memd lies, as an image would. */
-static const struct memd_self FUZZ_SELF = { 0x400000u, 0x420000u };
+/* Where the harness says memd lies: 128 KiB at 1 TiB, as an image might. */
+static const struct memd_self FUZZ_SELF = { 0x10000000000u, 0x10000020000u };
 
 struct declared {
     uint32_t slot, use, type, rights;
