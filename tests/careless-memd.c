@@ -9,7 +9,10 @@
  * report; mistake 0 makes none, and the model must let it pass.
  *
  * It is not memd and checks nothing: it trusts the envelope, serves any
- * badge, and knows one untyped region.  It is never installed anywhere.
+ * badge, and knows one untyped region.  It does use the metadata region
+ * the envelope names, as memd does: it writes its first and last bytes and
+ * reads them back, so that the case with no mistake shows the model
+ * gives it the whole region, writable.  It is never installed anywhere.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +38,10 @@ enum mistake {
     CARELESS_WRONG_DETAIL = 15,    /* reports fewer frames than it manages */
     CARELESS_DELETE_HELD = 16,     /* deletes a frame a client still holds */
     CARELESS_REVOKE_OTHER = 17,    /* on a free, also takes the next frame back */
+    CARELESS_META_OVERRUN = 18,    /* writes one byte past its metadata region */
+    CARELESS_STACK_DIVE = 19,      /* recurses down into the guard page */
+    CARELESS_META_UNDERREAD = 20,  /* reads the byte before its metadata region */
+    CARELESS_WRITE_CODE = 21,      /* writes over its own code */
 };
 
 __attribute__((section(".stack_reserve"), aligned(4096), used))
@@ -77,6 +84,28 @@ static uint32_t get16(const uint8_t *p)
 static uint32_t get32(const uint8_t *p)
 {
     return get16(p) | (get16(p + 2) << 16);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return get32(p) | ((uint64_t)get32(p + 4) << 32);
+}
+
+/* Each call takes a frame of some 540 bytes, written at its bottom, and
+   writes again once the deeper call returns (so no compiler can make the
+   recursion a loop): the stack runs down the reserve a few hundred bytes
+   at a time, and the first write below it lands in the guard page. */
+__attribute__((noinline)) static uint32_t careless_dive(uint32_t depth);
+
+__attribute__((noinline)) static uint32_t careless_dive(uint32_t depth)
+{
+    volatile uint8_t pad[512];
+    pad[0] = (uint8_t)depth;
+    if (depth == 0)
+        return pad[0];
+    uint32_t deeper = careless_dive(depth - 1u);
+    pad[1] = (uint8_t)deeper;
+    return pad[1];
 }
 
 static void put16(uint8_t *p, uint32_t v)
@@ -123,6 +152,9 @@ _Noreturn void careless_entry(const uint8_t *frame)
     const uint8_t *slots = env + sizeof(struct memd_env_header);
     const uint8_t *untyped = slots + 16u * nslots;
     uint32_t untyped_slot = get32(untyped + offsetof(struct memd_env_untyped, slot));
+    volatile uint8_t *meta =
+        (volatile uint8_t *)(uintptr_t)get64(env + offsetof(struct memd_env_header, meta_base));
+    uint64_t meta_size = get64(env + offsetof(struct memd_env_header, meta_size));
     uint32_t ram = 0;
 
     (void)careless_stack;
@@ -145,6 +177,19 @@ _Noreturn void careless_entry(const uint8_t *frame)
     } else {
         careless_report(MEMD_STARTUP_OK, mistake == CARELESS_WRONG_DETAIL ? ram - 1u : ram);
     }
+    /* Its records, in the region rootd mapped: the first byte and the last. */
+    meta[0] = 0x5Au;
+    meta[meta_size - 1u] = 0xA5u;
+    if (meta[0] != 0x5Au || meta[meta_size - 1u] != 0xA5u)
+        (void)sys(SYS_HALT, MEMD_ST_META_TOO_SMALL, 0, 0, 0);
+    if (mistake == CARELESS_META_OVERRUN)
+        meta[meta_size] = 1u;
+    if (mistake == CARELESS_META_UNDERREAD && meta[-1] == 0u)
+        ram = 0;
+    if (mistake == CARELESS_WRITE_CODE)
+        *(volatile uint8_t *)(uintptr_t)&careless_report = 0xC3u;
+    if (mistake == CARELESS_STACK_DIVE)
+        (void)careless_dive(1u << 20);
     if (mistake == CARELESS_OUTSIDE_WINDOW)
         window -= FRAMES;
     bool made = false;

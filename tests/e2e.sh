@@ -195,3 +195,21 @@ for scn in tests/selftest/*.scn; do
         *) fail "model-catches/$name" "wanted '$want', got '$verdict'" ;;
     esac
 done
+
+# An image with no guard page below its stack reserve: the careless
+# image's object, linked by linker.ld less the page it leaves out of every
+# segment.  The model checks the page below memd_stack_low is unmapped
+# before it starts memd, and refuses to run this one.
+sed -e '/^ *memd_guard_low = \.;$/d' -e '/^ *\. += 4096;$/d' linker.ld > "$SCRATCH/noguard.ld"
+if cmp -s linker.ld "$SCRATCH/noguard.ld"; then
+    fail model-catches/no-guard-page "linker.ld has no line '. += 4096;' to take out"
+elif ! ld -nostdlib -static -T "$SCRATCH/noguard.ld" --build-id=none -z max-page-size=4096 \
+        -o "$SCRATCH/noguard" "$BUILD/careless-memd.o" > "$SCRATCH/noguard.log" 2>&1; then
+    fail model-catches/no-guard-page "cannot link it: $(tail -1 "$SCRATCH/noguard.log")"
+else
+    "$KMODEL" "$SCRATCH/noguard" tests/selftest/no-mistake.scn > "$SCRATCH/noguard.trace" 2>&1
+    case $(tail -1 "$SCRATCH/noguard.trace") in
+        "FAIL: the image has no guard page below its stack reserve"*) pass model-catches/no-guard-page ;;
+        *) fail model-catches/no-guard-page "wanted 'the image has no guard page below its stack reserve', got '$(tail -1 "$SCRATCH/noguard.trace")'" ;;
+    esac
+fi

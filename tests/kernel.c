@@ -72,8 +72,8 @@ static uint32_t krefuse(struct kernel *k, uint32_t kerr, const char *fmt, ...)
 void k_init(struct kernel *k)
 {
     memset(k, 0, sizeof *k);
-    k->cspace = xcalloc(K_SLOTS / K_CHUNK, sizeof *k->cspace);
-    k->by_number = xcalloc(K_FRAME_NUMBERS / K_CHUNK, sizeof *k->by_number);
+    k->cspace = xcalloc(K_SLOTS / K_CHUNK, sizeof(struct k_cap *));
+    k->by_number = xcalloc(K_FRAME_NUMBERS / K_CHUNK, sizeof(struct k_number *));
     k->gen = 1;
 }
 

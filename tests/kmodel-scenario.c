@@ -229,11 +229,13 @@ static struct scn_slot *slot_line(struct parser *p, uint32_t slot)
     return e;
 }
 
-/* slot SLOT USE TYPE RIGHTS [reserved=N] [real=TYPE:RIGHTS | real=empty] */
+/* slot SLOT USE TYPE RIGHTS [reserved=N] [real=TYPE:RIGHTS | real=empty]
+        [answer-type=N] [answer-rights=N] */
 static void parse_slot(struct parser *p, char **tok, int n)
 {
     if (n < 5)
-        scn_error(p, "slot SLOT USE TYPE RIGHTS [reserved=N] [real=TYPE:RIGHTS|empty]");
+        scn_error(p, "slot SLOT USE TYPE RIGHTS [reserved=N] [real=TYPE:RIGHTS|empty] "
+                     "[answer-type=N] [answer-rights=N]");
     uint64_t slot = num(p, tok[1], "slot");
     if (slot > UINT32_MAX)
         scn_error(p, "slot out of range");
@@ -242,6 +244,7 @@ static void parse_slot(struct parser *p, char **tok, int n)
     e->type = NAMED_ARG(p, type_names, tok[3], "type");
     e->rights = rights_arg(p, tok[4]);
     e->reserved = 0;
+    e->answer_type.set = e->answer_rights.set = false;
     e->listed = true;
     e->real = true;
     e->real_type = e->type;
@@ -252,6 +255,10 @@ static void parse_slot(struct parser *p, char **tok, int n)
             scn_error(p, "slot: expected KEY=VALUE, got '%s'", tok[i]);
         if (strcmp(tok[i], "reserved") == 0) {
             e->reserved = num(p, v, "reserved");
+        } else if (strcmp(tok[i], "answer-type") == 0) {
+            set_opt(p, &e->answer_type, v, "answer-type");
+        } else if (strcmp(tok[i], "answer-rights") == 0) {
+            set_opt(p, &e->answer_rights, v, "answer-rights");
         } else if (strcmp(tok[i], "real") == 0) {
             if (strcmp(v, "empty") == 0) {
                 e->real = false;
@@ -336,8 +343,9 @@ static void parse_untyped(struct parser *p, char **tok, int n)
         scn_error(p, "untyped: bits=N missing");
     if (!real_set)
         u->real_bits = u->bits;
-    if (u->real_bits > 40u)
-        scn_error(p, "untyped: the model holds regions up to 2^40 bytes");
+    if (u->real_bits > MEMD_UNTYPED_MAX_BITS)
+        scn_error(p, "untyped: the model holds regions up to 2^%u bytes",
+                  MEMD_UNTYPED_MAX_BITS);
 }
 
 static void parse_client_entry(struct parser *p, char **tok, int n)
@@ -548,7 +556,8 @@ static void parse_expect_record(struct parser *p, char **tok, int n)
 }
 
 /* check client B holds N | check client B copies N | check calls SYS N |
-   check untyped SLOT used N | check frames-made N */
+   check untyped SLOT used N | check frames-made N |
+   check client B frame N in-untyped SLOT | check client B frame N at ADDR */
 static void parse_check(struct parser *p, char **tok, int n)
 {
     struct step *st = new_step(p, STEP_CHECK);
@@ -569,10 +578,17 @@ static void parse_check(struct parser *p, char **tok, int n)
     } else if (n == 3 && strcmp(tok[1], "frames-made") == 0) {
         st->check = CHECK_FRAMES_MADE;
         st->c_want = num(p, tok[2], "count");
+    } else if (n == 7 && strcmp(tok[1], "client") == 0 && strcmp(tok[3], "frame") == 0 &&
+               (strcmp(tok[5], "in-untyped") == 0 || strcmp(tok[5], "at") == 0)) {
+        st->check = strcmp(tok[5], "at") == 0 ? CHECK_FRAME_AT : CHECK_FRAME_IN_UNTYPED;
+        st->c_arg = num(p, tok[2], "badge");
+        st->c_arg2 = num(p, tok[4], "frame");
+        st->c_want = num(p, tok[6], "slot");
     } else {
         scn_error(p, "check client B holds N | check client B copies N | "
                      "check calls SYS N | check untyped SLOT used N | "
-                     "check frames-made N");
+                     "check frames-made N | check client B frame N in-untyped SLOT | "
+                     "check client B frame N at ADDR");
     }
 }
 
@@ -595,6 +611,29 @@ static void parse_poke(struct parser *p, char **tok, int n)
         if (b > 0xFFu || k->len == sizeof k->bytes)
             scn_error(p, "poke: bytes 0..255, at most 64");
         k->bytes[k->len++] = (uint8_t)b;
+    }
+}
+
+/* metadata none | metadata [base=ADDR] [size=N] */
+static void parse_metadata(struct parser *p, char **tok, int n)
+{
+    struct scenario *s = p->s;
+    if (n == 2 && strcmp(tok[1], "none") == 0) {
+        s->meta_none = true;
+        s->meta_base.set = s->meta_size.set = false;
+        return;
+    }
+    if (n < 2)
+        scn_error(p, "metadata none | metadata [base=ADDR] [size=N]");
+    s->meta_none = false;
+    for (int i = 1; i < n; i++) {
+        char *v = split_kv(tok[i]);
+        if (v != NULL && strcmp(tok[i], "base") == 0)
+            set_opt(p, &s->meta_base, v, "base");
+        else if (v != NULL && strcmp(tok[i], "size") == 0)
+            set_opt(p, &s->meta_size, v, "size");
+        else
+            scn_error(p, "metadata: base=ADDR and size=N, or none; not '%s'", tok[i]);
     }
 }
 
@@ -644,6 +683,8 @@ static void parse_line(struct parser *p, char *line, int depth)  // NOLINT(misc-
         parse_envelope(p, tok, n);
     } else if (strcmp(d, "frame") == 0) {
         parse_frame(p, tok, n);
+    } else if (strcmp(d, "metadata") == 0) {
+        parse_metadata(p, tok, n);
     } else if (strcmp(d, "poke") == 0) {
         parse_poke(p, tok, n);
     } else if (strcmp(d, "slot") == 0) {

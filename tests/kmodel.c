@@ -15,11 +15,15 @@
  * capability space of typed slots with rights, untyped objects with a
  * watermark, frames and the copies clients hold, endpoints and badges;
  * receive and reply it does here, with message buffers copied out of and
- * into memd's memory.  It writes the startup frame at the top of the
- * image's stack reserve and sets the entry registers; it plays rootd and
- * memd's clients from a scenario file (tests/scenarios/README.md describes
- * the format; tests/kmodel-scenario.c reads it) and checks every reply memd
- * sends (tests/kmodel-reply.c).
+ * into memd's memory.  It shapes memd's address space as the kernel and
+ * rootd would (Linux's stack unmapped, the metadata region the envelope
+ * names mapped, the guard page below the stack reserve checked), so that
+ * memd can write nothing but its image, its stack and that region; it
+ * writes the startup frame at the top of the image's stack reserve and
+ * sets the entry registers; it plays rootd and memd's clients from a
+ * scenario file (tests/scenarios/README.md describes the format;
+ * tests/kmodel-scenario.c reads it) and checks every reply memd sends
+ * (tests/kmodel-reply.c).
  *
  * Every number comes from memd-abi.h, tangled from memd.nw: the contract
  * has one source.  The model is not a mock: whatever the real kernel would
@@ -46,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -96,17 +102,24 @@ static void put64(uint8_t *p, uint64_t v)
 
 /* ======================================================================
  * The image: an ELF64 x86-64 executable.  The model needs its entry
- * point, its loadable segments (to check every pointer memd passes) and
- * the two ends of its stack reserve (where the startup frame goes).
+ * point, its loadable segments (to check every pointer memd passes), the
+ * two ends of its stack reserve (where the startup frame goes), where
+ * the image begins (memd_image_low: the metadata region must keep off
+ * the image) and one `syscall` instruction of its code (0f 05: the model
+ * has the host carry out a few calls in memd's process before entry, to
+ * shape its address space).
  * ====================================================================== */
 
 #define MAX_SEGS 16u
+#define PAGE ((uint64_t)MEMD_FRAME_BYTES)
 
 struct seg { uint64_t lo, hi; uint32_t flags; };
 
 struct image {
     const char *path;
     uint64_t entry, stack_low, stack_high;
+    uint64_t image_low;       /* memd_image_low, or the first segment's page */
+    uint64_t syscall_at;      /* the address of bytes 0f 05 in code; 0: none */
     uint32_t nseg;
     struct seg seg[MAX_SEGS];
 };
@@ -161,6 +174,14 @@ static bool load_image(const char *path, struct image *im)
             }
             im->seg[im->nseg++] = (struct seg){ ph.p_vaddr, ph.p_vaddr + ph.p_memsz,
                                                 ph.p_flags };
+            if (im->nseg == 1 || (ph.p_vaddr & ~(PAGE - 1u)) < im->image_low)
+                im->image_low = ph.p_vaddr & ~(PAGE - 1u);
+            /* The first `syscall` of the code, as the file holds it. */
+            if ((ph.p_flags & PF_X) != 0u && im->syscall_at == 0 &&
+                ph.p_offset <= (uint64_t)size && ph.p_filesz <= (uint64_t)size - ph.p_offset)
+                for (uint64_t k = 0; k + 1 < ph.p_filesz && im->syscall_at == 0; k++)
+                    if (b[ph.p_offset + k] == 0x0Fu && b[ph.p_offset + k + 1] == 0x05u)
+                        im->syscall_at = ph.p_vaddr + k;
         }
     }
     bool low = false, high = false;
@@ -194,11 +215,15 @@ static bool load_image(const char *path, struct image *im)
             } else if (strcmp(nm, "memd_stack_high") == 0) {
                 im->stack_high = sym.st_value;
                 high = true;
+            } else if (strcmp(nm, "memd_image_low") == 0) {
+                im->image_low = sym.st_value;
             }
         }
     }
     if (why == NULL && (!low || !high || im->stack_high <= im->stack_low))
         why = "no stack reserve (symbols memd_stack_low, memd_stack_high)";
+    if (why == NULL && im->syscall_at == 0)
+        why = "no syscall instruction in its code";
     free(b);
     if (why != NULL) {
         (void)fprintf(stderr, "kmodel: %s: %s\n", path, why);
@@ -239,7 +264,10 @@ struct run {
     struct kernel k;
     uint64_t calls[0x100];    /* by system-call number */
     uint64_t calls_total;
-    uint32_t ram_frames;      /* what rootd expects in the ready report */
+    uint64_t ram_frames;      /* what rootd expects in the ready report */
+    /* the metadata region, as the envelope names it */
+    uint64_t meta_base, meta_size;
+    bool meta_mapped;         /* the model mapped it into memd's space */
     /* the conversation */
     bool reported;            /* memd sent its ready report */
     uint32_t reported_status;
@@ -314,8 +342,9 @@ static uint64_t or_default(struct opt o, uint64_t d)
 
 /* Writes the startup frame (header, then the envelope) into buf; returns
    its size. */
-static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
+static uint32_t build_frame(const struct run *r, uint8_t *buf, size_t cap)
 {
+    const struct scenario *s = r->s;
     uint32_t nslot = 0;
     for (uint32_t i = 0; i < s->nslots; i++)
         nslot += s->slot[i].listed ? 1u : 0u;
@@ -367,6 +396,8 @@ static uint32_t build_frame(const struct scenario *s, uint8_t *buf, size_t cap)
           or_default(s->e_nclients, s->nclients));
     put16(e + offsetof(struct memd_env_header, reserved0), or_default(s->e_res0, 0));
     put32(e + offsetof(struct memd_env_header, reserved1), or_default(s->e_res1, 0));
+    put64(e + offsetof(struct memd_env_header, meta_base), r->meta_base);
+    put64(e + offsetof(struct memd_env_header, meta_size), r->meta_size);
 
     uint8_t *t = e + sizeof(struct memd_env_header);
     for (uint32_t i = 0; i < s->nslots; i++) {
@@ -442,7 +473,7 @@ static void kernel_setup(struct run *r)
         if (sl == NULL || sl->real_type != CAP_TYPE_UNTYPED)   /* no capability to it */
             (void)k_put(k, u->slot, CAP_TYPE_EMPTY, 0);
         if (described && u->bits >= MEMD_FRAME_BITS && u->bits <= MEMD_UNTYPED_MAX_BITS)
-            r->ram_frames += 1u << (u->bits - MEMD_FRAME_BITS);
+            r->ram_frames += (uint64_t)1 << (u->bits - MEMD_FRAME_BITS);
     }
     /* The capabilities the kernel really holds in memd's slots.  Which
        endpoint a slot holds is the kernel's fact, fixed by the ABI's
@@ -534,6 +565,276 @@ static bool poke(struct run *r, uint64_t addr, const void *buf, uint64_t len)
     struct iovec local = { (void *)(uintptr_t)buf, (size_t)len };
     struct iovec remote = { (void *)(uintptr_t)addr, (size_t)len };
     return process_vm_writev(r->pid, &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+/* --- memd's address space ------------------------------------------------ */
+
+/* What Linux gives an exec'd program, the model makes into what the EriX
+   kernel gives memd (memd.nw, "Limits, and the metadata region" and
+   "Entering the image"): the image's segments, the stack reserve with an
+   unmapped guard page below it, and the metadata region rootd maps.
+   Linux's own stack goes, so that those three are the only writable
+   memory memd has: a write anywhere else faults, and the fault fails the
+   run, named for what it was.  Linux's vdso and vvar stay (memd never
+   calls into them; neither is writable). */
+
+#define META_DEFAULT_BASE ((uint64_t)1 << 40)  /* 1 TiB: far from the image */
+#define META_FILL_HEAD ((uint64_t)4 << 20)      /* filled from its start ... */
+#define META_FILL_TAIL ((uint64_t)64 << 10)     /* ... and up to its end */
+#define META_PATTERN 0xA5u                      /* never what memd wrote */
+#define MAX_MAPS 256u
+
+/* A system call the host carries out in memd's process, before memd runs
+   or after it has faulted: the call's registers are set, with rip on the
+   image's `syscall` instruction; the process takes one PTRACE_SINGLESTEP
+   (not PTRACE_SYSEMU: this call is the host's to carry out), and its
+   registers are put back as they were.  *ret is the host's rax: a
+   result, or -errno. */
+static bool host_call(struct run *r, uint64_t nr, const uint64_t arg[6], int64_t *ret)
+{
+    struct user_regs_struct saved, regs;
+    if (ptrace(PTRACE_GETREGS, r->pid, NULL, &saved) != 0)
+        return false;
+    regs = saved;
+    regs.orig_rax = ~0ull;      /* no system call of memd's to restart */
+    regs.rax = nr;
+    regs.rdi = arg[0];
+    regs.rsi = arg[1];
+    regs.rdx = arg[2];
+    regs.r10 = arg[3];
+    regs.r8 = arg[4];
+    regs.r9 = arg[5];
+    regs.rip = r->im->syscall_at;
+    bool ok = ptrace(PTRACE_SETREGS, r->pid, NULL, &regs) == 0 &&
+              ptrace(PTRACE_SINGLESTEP, r->pid, NULL, NULL) == 0;
+    int st = 0;
+    pid_t w = -1;
+    while (ok && (w = waitpid(r->pid, &st, 0)) < 0 && errno == EINTR)
+        ;
+    ok = ok && w == r->pid && WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP &&
+         ptrace(PTRACE_GETREGS, r->pid, NULL, &regs) == 0 &&
+         regs.rip == r->im->syscall_at + 2u;
+    if (ok)
+        *ret = (int64_t)regs.rax;
+    return ptrace(PTRACE_SETREGS, r->pid, NULL, &saved) == 0 && ok;
+}
+
+static bool host_mmap(struct run *r, uint64_t addr, uint64_t len, uint64_t prot,
+                      int64_t *ret)
+{
+    const uint64_t arg[6] = { addr, len, prot,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                              ~0ull, 0 };
+    return host_call(r, SYS_mmap, arg, ret);
+}
+
+static bool host_munmap(struct run *r, uint64_t addr, uint64_t len, int64_t *ret)
+{
+    const uint64_t arg[6] = { addr, len, 0, 0, 0, 0 };
+    return host_call(r, SYS_munmap, arg, ret);
+}
+
+struct mapping { uint64_t lo, hi; bool write; char name[64]; };
+
+/* memd's mappings, from /proc/PID/maps; the count, or 0 if unreadable. */
+static uint32_t read_maps(const struct run *r, struct mapping *m, uint32_t max)
+{
+    char path[64], line[512];
+    (void)snprintf(path, sizeof path, "/proc/%d/maps", (int)r->pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    uint32_t n = 0;
+    while (n < max && fgets(line, sizeof line, f) != NULL) {
+        if (strchr(line, '\n') == NULL) {     /* a long name: the rest of it goes */
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+        }
+        char *p = line, *end;
+        struct mapping *e = &m[n];
+        e->lo = strtoull(p, &end, 16);
+        if (end == p || *end != '-')
+            continue;
+        p = end + 1;
+        e->hi = strtoull(p, &end, 16);
+        if (end == p || *end != ' ' || strlen(end) < 5)
+            continue;
+        e->write = end[2] == 'w';
+        /* perms, offset, device, inode; then the name, if any */
+        p = end;
+        for (int field = 0; field < 4 && p != NULL; field++)
+            p = strchr(p + 1, ' ');
+        while (p != NULL && *p == ' ')
+            p++;
+        (void)snprintf(e->name, sizeof e->name, "%s", p != NULL ? p : "");
+        e->name[strcspn(e->name, "\n")] = '\0';
+        n++;
+    }
+    (void)fclose(f);
+    return n;
+}
+
+static bool in_meta(const struct run *r, uint64_t a)
+{
+    return r->meta_mapped && a >= r->meta_base && a - r->meta_base < r->meta_size;
+}
+
+/* The pages of the image's segments (the stack reserve is one of them). */
+static const struct seg *in_segment(const struct image *im, uint64_t a)
+{
+    for (uint32_t i = 0; i < im->nseg; i++)
+        if (a >= (im->seg[i].lo & ~(PAGE - 1u)) && a < ((im->seg[i].hi + PAGE - 1u) & ~(PAGE - 1u)))
+            return &im->seg[i];
+    return NULL;
+}
+
+/* Why the model will not map the region the envelope names, or NULL:
+   rootd maps a region only where the book lets it. */
+static const char *meta_unmappable(const struct run *r)
+{
+    uint64_t base = r->meta_base, size = r->meta_size;
+    if (size == 0)
+        return "it is empty";
+    if (((base | size) & (PAGE - 1u)) != 0)
+        return "it is not whole pages";
+    if (base < PAGE || base > MEMD_USER_TOP || size > MEMD_USER_TOP - base)
+        return "it does not lie in the user half above page 0";
+    if (base < r->im->stack_high && r->im->image_low < base + size)
+        return "it overlaps memd's image or its stack";
+    return NULL;
+}
+
+/* "12 KiB", "2 GiB 4 KiB": a size as a person reads it. */
+static const char *size_words(uint64_t n)
+{
+    static const char *const unit[] = { "TiB", "GiB", "MiB", "KiB", "bytes" };
+    char *b = ring_buf();
+    size_t k = 0;
+    b[0] = '\0';
+    for (unsigned i = 0; i < ARRAY_LEN(unit); i++) {
+        unsigned shift = 40u - 10u * i;
+        uint64_t part = i == 0 ? n >> shift : (n >> shift) & 1023u;
+        if (part != 0)
+            appendf(b, 96, &k, "%s%" PRIu64 " %s", k != 0 ? " " : "", part, unit[i]);
+    }
+    if (k == 0)
+        appendf(b, 96, &k, "0 bytes");
+    return b;
+}
+
+/* Where the metadata region is, as the envelope will say: the model's
+   choice (1 TiB, the size the RAM frames need), or the scenario's. */
+static void choose_metadata(struct run *r)
+{
+    const struct scenario *s = r->s;
+    uint64_t need = MEMD_META_BYTES(r->ram_frames);
+    r->meta_base = s->meta_none ? 0 : or_default(s->meta_base, META_DEFAULT_BASE);
+    r->meta_size = s->meta_none ? 0 : or_default(s->meta_size, need);
+    r->meta_mapped = !s->meta_none && meta_unmappable(r) == NULL;
+}
+
+static void trace_metadata(struct run *r)
+{
+    uint64_t need = MEMD_META_BYTES(r->ram_frames);
+    char needs[128] = "";
+    if (r->meta_size != need)
+        (void)snprintf(needs, sizeof needs, ", which need %s", size_words(need));
+    if (r->s->meta_none)
+        tracef(r, "boot: no metadata region: meta_base and meta_size are 0 (%" PRIu64
+                  " RAM frames need %s)", r->ram_frames, size_words(need));
+    else if (r->meta_mapped)
+        tracef(r, "boot: metadata region %#" PRIx64 "..%#" PRIx64 " (%s) for %" PRIu64
+                  " RAM frames%s", r->meta_base, r->meta_base + r->meta_size - 1u,
+               size_words(r->meta_size), r->ram_frames, needs);
+    else
+        tracef(r, "boot: metadata region at %#" PRIx64 ", %#" PRIx64 " bytes, for %" PRIu64
+                  " RAM frames%s: not mapped, since %s", r->meta_base, r->meta_size,
+               r->ram_frames, needs, meta_unmappable(r));
+}
+
+/* Fills [from, to) of memd's memory with the pattern. */
+static bool fill_range(struct run *r, uint64_t from, uint64_t to)
+{
+    static uint8_t pattern[64u << 10];
+    memset(pattern, META_PATTERN, sizeof pattern);
+    for (uint64_t a = from; a < to; a += sizeof pattern)
+        if (!poke(r, a, pattern, to - a < sizeof pattern ? to - a : sizeof pattern))
+            return false;
+    return true;
+}
+
+/* Fills the region's first and last pages with a pattern, not zeros: a
+   record memd reads before it wrote it is garbage, as on a machine. */
+static bool fill_metadata(struct run *r)
+{
+    uint64_t end = r->meta_base + r->meta_size;
+    uint64_t head_end = r->meta_size > META_FILL_HEAD ? r->meta_base + META_FILL_HEAD : end;
+    uint64_t tail = r->meta_size > META_FILL_TAIL ? end - META_FILL_TAIL : r->meta_base;
+    return fill_range(r, r->meta_base, head_end) &&
+           fill_range(r, tail > head_end ? tail : head_end, end);
+}
+
+/* Shapes memd's address space before entry; false, with the failure
+   reported, if it cannot be what the book says. */
+static bool prepare_space(struct run *r)
+{
+    const struct image *im = r->im;
+    static struct mapping m[MAX_MAPS];
+    uint32_t n = read_maps(r, m, MAX_MAPS);
+    int64_t ret = 0;
+    if (n == 0) {
+        failf(r, "cannot read memd's mappings from /proc/%d/maps", (int)r->pid);
+        return false;
+    }
+    /* The guard page: nothing mapped in the page below the reserve. */
+    uint64_t guard = im->stack_low - PAGE;
+    for (uint32_t i = 0; i < n; i++) {
+        if (m[i].lo < im->stack_low && guard < m[i].hi) {
+            failf(r, "the image has no guard page below its stack reserve: %#" PRIx64 "..%#"
+                     PRIx64 " is mapped (%#" PRIx64 "..%#" PRIx64 "%s%s)", guard,
+                  im->stack_low - 1u, m[i].lo, m[i].hi - 1u, m[i].name[0] != '\0' ? ", " : "",
+                  m[i].name);
+            return false;
+        }
+    }
+    /* Linux's stack, which EriX does not give memd. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(m[i].name, "[stack]") != 0)
+            continue;
+        if (!host_munmap(r, m[i].lo, m[i].hi - m[i].lo, &ret) || ret != 0) {
+            failf(r, "cannot unmap Linux's stack from memd's process: %s",
+                  ret < 0 ? strerror((int)-ret) : "ptrace failed");
+            return false;
+        }
+    }
+    /* The metadata region, as rootd maps it: read and write, not execute. */
+    if (r->meta_mapped) {
+        if (!host_mmap(r, r->meta_base, r->meta_size, PROT_READ | PROT_WRITE, &ret) ||
+            (uint64_t)ret != r->meta_base) {
+            failf(r, "cannot map the metadata region at %#" PRIx64 ", %#" PRIx64 " bytes: %s",
+                  r->meta_base, r->meta_size,
+                  ret < 0 ? strerror((int)-ret) : "the host put it elsewhere");
+            return false;
+        }
+        if (!fill_metadata(r)) {
+            failf(r, "cannot fill the metadata region at %#" PRIx64, r->meta_base);
+            return false;
+        }
+    }
+    /* Now nothing is writable but the image's segments and the region. */
+    n = read_maps(r, m, MAX_MAPS);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct seg *sg = in_segment(im, m[i].lo);
+        bool planned = (sg != NULL && in_segment(im, m[i].hi - 1u) == sg) ||
+                       (in_meta(r, m[i].lo) && in_meta(r, m[i].hi - 1u));
+        if (m[i].write && !planned) {
+            failf(r, "memd's process has writable memory the model did not give it: %#" PRIx64
+                     "..%#" PRIx64 " %s", m[i].lo, m[i].hi - 1u, m[i].name);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* A pointer memd passes: it must lie in the image, with the access the
@@ -644,6 +945,17 @@ static uint32_t sys_query_local(struct run *r, struct call *c)
     if (kerr == KERR_OK) {
         c->regs->rdx = type;
         c->regs->r8 = rights;
+        /* A scenario's answer, all 64 bits of it: a kernel whose register
+           holds more than the type or rights (memd compares them whole). */
+        for (uint32_t i = 0; i < r->s->nslots; i++) {
+            const struct scn_slot *sl = &r->s->slot[i];
+            if (sl->slot != slot || (!sl->answer_type.set && !sl->answer_rights.set))
+                continue;
+            c->regs->rdx = or_default(sl->answer_type, type);
+            c->regs->r8 = or_default(sl->answer_rights, rights);
+            tracef(r, K "  (the answer's registers: rdx %#llx, r8 %#llx: what the scenario "
+                        "makes the kernel say)", c->regs->rdx, c->regs->r8);
+        }
     }
     return kerr;
 }
@@ -867,9 +1179,44 @@ static void run_check(struct run *r, const struct step *st)
         got = r->k.frames_made;
         (void)snprintf(what, sizeof what, "memd has retyped %" PRIu64 " frames in all", st->c_want);
         break;
+    case CHECK_FRAME_IN_UNTYPED:
+    case CHECK_FRAME_AT: {
+        /* The frame the client holds under that number: which untyped the
+           kernel made it from, or where it lies (by the kernel's record,
+           not memd's word). */
+        bool at = st->check == CHECK_FRAME_AT;
+        const struct k_holder *v = k_holder(&r->k, st->c_arg);
+        uint32_t i = 0;
+        while (v != NULL && i < v->n && v->frames[i] != st->c_arg2)
+            i++;
+        if (at)
+            (void)snprintf(what, sizeof what, "%s holds frame %" PRIu64 ", at phys %#" PRIx64,
+                           k_who(st->c_arg), st->c_arg2, st->c_want);
+        else
+            (void)snprintf(what, sizeof what, "%s holds frame %" PRIu64
+                           ", made from the untyped in slot %" PRIu64, k_who(st->c_arg),
+                           st->c_arg2, st->c_want);
+        if (v == NULL || i == v->n) {
+            failf(r, "line %u: check %s: no, it holds no frame %" PRIu64, st->line, what,
+                  st->c_arg2);
+            return;
+        }
+        const struct k_frame *fr = &r->k.frames[v->objs[i]];
+        uint64_t slot = fr->untyped < r->k.nuntyped ? r->k.untyped[fr->untyped].slot : UINT64_MAX;
+        got = at ? fr->phys : slot;
+        size_t k = strlen(what);
+        if (at)
+            (void)snprintf(what + k, sizeof what - k, " (of the untyped in slot %" PRIu64 ")",
+                           slot);
+        else
+            (void)snprintf(what + k, sizeof what - k, " (phys %#" PRIx64 ")", fr->phys);
+        break;
+    }
     }
     if (got == st->c_want)
         tracef(r, "  check            %s: yes", what);
+    else if (st->check == CHECK_FRAME_AT)
+        failf(r, "line %u: check %s: no, %#" PRIx64, st->line, what, got);
     else
         failf(r, "line %u: check %s: no, %" PRIu64, st->line, what, got);
 }
@@ -1307,9 +1654,10 @@ static void trace_boot(struct run *r, uint64_t frame_addr, uint32_t total, uint6
     for (uint32_t i = 0; i < s->nclients; i++)
         tracef(r, "boot: %s may hold %" PRIu64 " frames in %" PRIu64 " slots",
                k_who(s->client[i].badge), s->client[i].frames, s->client[i].slots);
-    tracef(r, "boot: runtime window slots %" PRIu32 "..%" PRIu64 "; %" PRIu32
+    tracef(r, "boot: runtime window slots %" PRIu32 "..%" PRIu64 "; %" PRIu64
               " RAM frames described", r->k.window_base,
            (uint64_t)r->k.window_base + r->k.window_count - 1, r->ram_frames);
+    trace_metadata(r);
     tracef(r, "boot: startup frame at %#" PRIx64 ", %" PRIu32 " bytes; enter at %#" PRIx64
               " with rsp %#" PRIx64 ", rdi %#" PRIx64, frame_addr, total, im->entry, rsp,
            frame_addr);
@@ -1321,7 +1669,8 @@ static void enter_memd(struct run *r)
     const struct scenario *s = r->s;
     const struct image *im = r->im;
     uint8_t frame[MEMD_FRAME_MAX_BYTES + 256];
-    uint32_t total = build_frame(s, frame, sizeof frame);
+    choose_metadata(r);
+    uint32_t total = build_frame(r, frame, sizeof frame);
     uint64_t top = im->stack_high, low = im->stack_low;
     uint64_t at = (top - (((uint64_t)total + 15u) & ~(uint64_t)15u));
     if (s->f_at_set)
@@ -1329,6 +1678,10 @@ static void enter_memd(struct run *r)
     bool inside = at >= low && at < top;
     uint64_t rsp = (inside ? at : top - 64u) & ~(uint64_t)15u;
     trace_boot(r, at, total, rsp);
+    if (!prepare_space(r)) {
+        r->fatal = true;
+        return;
+    }
     if (inside) {
         uint64_t room = top - at, n = total < room ? total : room;
         if (!poke(r, at, frame, n)) {
@@ -1357,6 +1710,71 @@ static void enter_memd(struct run *r)
     }
 }
 
+/* What the instruction at rip does with memory, read from its bytes, for
+   a fault the model cannot test (below): 'w' for the common stores, 'r'
+   for the common loads, 0 when it cannot tell. */
+static char access_of(const uint8_t *c, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (c[i] == 0x66u || c[i] == 0x67u || c[i] == 0xF2u || c[i] == 0xF3u ||
+                     c[i] == 0x64u || c[i] == 0x65u))
+        i++;                                   /* prefixes */
+    if (i < n && (c[i] & 0xF0u) == 0x40u)
+        i++;                                   /* REX */
+    if (i >= n)
+        return 0;
+    switch (c[i]) {
+    case 0x88: case 0x89: case 0xC6: case 0xC7: case 0xAA: case 0xAB:
+        return 'w';                            /* mov to memory, stos */
+    case 0x8A: case 0x8B: case 0xAC: case 0xAD:
+        return 'r';                            /* mov from memory, lods */
+    case 0x0F:
+        return i + 1 < n && (c[i + 1] == 0xB6u || c[i + 1] == 0xB7u || c[i + 1] == 0xBEu ||
+                             c[i + 1] == 0xBFu) ? 'r' : 0;   /* movzx, movsx */
+    default:
+        return 0;
+    }
+}
+
+/* Was the access that faulted at address a a read or a write?  The model
+   maps the page there read-only and has memd take the instruction once
+   more: if it now goes through, it read; if it faults on that page again,
+   it wrote.  Then the page goes and the registers are as they were, for
+   gdb to see the fault where it happened.  Where nothing can be mapped
+   (page 0, say), the instruction's bytes tell, for the common forms.
+   Returns "wrote", "read", "ran code" or "read or wrote". */
+static const char *fault_access(struct run *r, const struct user_regs_struct *at, uint64_t a)
+{
+    if (a >= at->rip && a - at->rip < 16u)
+        return "ran code";
+    uint64_t page = a & ~(PAGE - 1u);
+    int64_t ret = 0;
+    const char *how = NULL;
+    if (host_mmap(r, page, PAGE, PROT_READ, &ret) && (uint64_t)ret == page) {
+        int st = 0;
+        pid_t w = -1;
+        if (ptrace(PTRACE_SINGLESTEP, r->pid, NULL, NULL) == 0)
+            while ((w = waitpid(r->pid, &st, 0)) < 0 && errno == EINTR)
+                ;
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (w == r->pid && WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP)
+            how = "read";
+        else if (w == r->pid && WIFSTOPPED(st) && WSTOPSIG(st) == SIGSEGV &&
+                 ptrace(PTRACE_GETSIGINFO, r->pid, NULL, &si) == 0 &&
+                 ((uintptr_t)si.si_addr & ~(PAGE - 1u)) == page)
+            how = "wrote";
+        (void)ptrace(PTRACE_SETREGS, r->pid, NULL, at);
+        (void)host_munmap(r, page, PAGE, &ret);
+    }
+    uint8_t code[16];
+    if (how == NULL && peek(r, at->rip, code, sizeof code)) {
+        char c = access_of(code, sizeof code);
+        how = c == 'w' ? "wrote" : c == 'r' ? "read" : NULL;
+    }
+    return how != NULL ? how : "read or wrote";
+}
+
 static void memd_stopped(struct run *r, int sig)
 {
     siginfo_t si;
@@ -1367,9 +1785,35 @@ static void memd_stopped(struct run *r, int sig)
     (void)ptrace(PTRACE_GETREGS, r->pid, NULL, &regs);
     char where[512];
     source_line(r, regs.rip, where, sizeof where);
-    failf(r, "memd takes signal %d (%s) at rip %#llx (%s), fault address %#" PRIxPTR, sig,
-          strsignal(sig), regs.rip, where, (uintptr_t)si.si_addr);
     r->fatal = true;
+    const struct image *im = r->im;
+    uint64_t a = (uintptr_t)si.si_addr;
+    const struct seg *sg = in_segment(im, a);
+    /* A page fault (not a general-protection fault, which has no address):
+       said plainly, by where it was. */
+    if (sig == SIGSEGV && si.si_code != SI_KERNEL) {
+        if (a < im->stack_low && im->stack_low - a <= PAGE) {
+            failf(r, "memd ran its stack into the guard page below memd_stack_low: address %#"
+                     PRIx64 ", at %s (signal %d, %s, rip %#llx)", a, where, sig,
+                  strsignal(sig), regs.rip);
+            return;
+        }
+        if (sg == NULL && !in_meta(r, a)) {
+            failf(r, "memd %s outside its image, its stack and its metadata region: address %#"
+                     PRIx64 ", at %s (signal %d, %s, rip %#llx)", fault_access(r, &regs, a), a,
+                  where, sig, strsignal(sig), regs.rip);
+            return;
+        }
+        /* A segment the image may read: only a write, or running code
+           that is not code, faults there. */
+        if (sg != NULL && (sg->flags & PF_W) == 0u && (a < regs.rip || a - regs.rip >= 16u)) {
+            failf(r, "memd wrote to read-only memory of its image: address %#" PRIx64
+                     ", at %s (signal %d, %s, rip %#llx)", a, where, sig, strsignal(sig), regs.rip);
+            return;
+        }
+    }
+    failf(r, "memd takes signal %d (%s) at rip %#llx (%s), fault address %#" PRIx64, sig,
+          strsignal(sig), regs.rip, where, a);
 }
 
 static void summarise(struct run *r)

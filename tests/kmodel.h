@@ -88,6 +88,8 @@ struct scn_slot {
     bool listed;              /* in the envelope's slot table */
     bool real;                /* the kernel holds a capability there */
     uint64_t real_type, real_rights;
+    struct opt answer_type, answer_rights;  /* what a query of it puts in rdx,
+                                               r8: all 64 bits, whatever it holds */
 };
 
 struct scn_untyped {
@@ -134,7 +136,7 @@ struct expect {
 enum step_kind { STEP_MSG, STEP_CHECK, STEP_DEPART, STEP_RETURN };
 
 enum check_kind { CHECK_HOLDS, CHECK_COPIES, CHECK_CALLS, CHECK_UNTYPED_USED,
-                  CHECK_FRAMES_MADE };
+                  CHECK_FRAMES_MADE, CHECK_FRAME_IN_UNTYPED, CHECK_FRAME_AT };
 
 struct step {
     enum step_kind kind;
@@ -150,7 +152,7 @@ struct step {
     struct expect ex;
     /* a check */
     enum check_kind check;
-    uint64_t c_arg, c_want;
+    uint64_t c_arg, c_arg2, c_want;
 };
 
 struct scenario {
@@ -162,6 +164,10 @@ struct scenario {
         f_reserved;
     bool f_at_set, f_at_top;  /* at=ADDR, or at=top-N */
     uint64_t f_at;
+    /* the metadata region (envelope's meta_base, meta_size): by default
+       the model's choice, mapped; a metadata line sets either by hand */
+    bool meta_none;           /* metadata none: both fields zero */
+    struct opt meta_base, meta_size;
     /* the envelope header */
     struct opt e_magic, e_major, e_minor, e_size, e_role, e_flags, e_reply,
         e_wbase, e_wcount, e_nslots, e_nuntyped, e_nclients, e_res0, e_res1;
