@@ -221,21 +221,54 @@ else
 fi
 
 # "one retype, stocking the pool before it reports ready ... That retype
-# makes 16 frames, not 64: ... the first region is 64 KiB."
-s=$(said 'That retype makes [0-9]+ frames, not [0-9]+: a batch never runs past the end of its region, and the first region is [0-9]+ KiB')
+# takes a full batch of 64 frames from the region with the highest
+# address, the 256 KiB at 4 MiB in slot 2229".
+s=$(said 'That retype takes a full batch of [0-9]+ frames from the region with the highest address, the [0-9]+ KiB at [0-9]+ MiB in slot [0-9]+')
 one=$(said 'Only then does memd make its first frames: [a-z0-9]+ retype' | awk '{ print $(NF-1) }')
 retypes=$(startup_part | grep -c 'UNTYPED_RETYPE')
-made=$(startup_part | sed -n 's/.*UNTYPED_RETYPE untyped [0-9]* → \([0-9]*\) frames .*/\1/p' | head -1)
-bits=$(sed -n 's/^boot: slot [0-9]* holds untyped .*, 2^\([0-9]*\) bytes .*/\1/p' "$TRACE" | head -1)
-kib=$(( ${bits:-0} >= 10 ? 1 << (${bits:-0} - 10) : 0 ))
+read -r made from <<< "$(startup_part | sed -n 's/.*UNTYPED_RETYPE untyped \([0-9]*\) → \([0-9]*\) frames .*/\2 \1/p' | head -1)"
+# untyped_of SLOT: "KIB BASE" of the untyped the model holds in SLOT.
+untyped_of() {
+    local b a
+    read -r b a <<< "$(sed -n "s/^boot: slot $1 holds untyped .*, 2^\([0-9]*\) bytes at \(0x[0-9a-f]*\).*/\1 \2/p" "$TRACE")"
+    [ -n "$b" ] && echo "$((1 << (b - 10))) $((a))"
+}
+# bases: the base of every untyped region the model holds, in decimal.
+bases() {
+    local a
+    for a in $(sed -n 's/^boot: slot [0-9]* holds untyped .*, 2^[0-9]* bytes at \(0x[0-9a-f]*\).*/\1/p' "$TRACE"); do
+        echo $((a))
+    done
+}
+read -r kib base <<< "$(untyped_of "${from:-0}")"
+highest=$(bases | sort -n | tail -1)
 batch=$(constant MEMD_RETYPE_BATCH)
-read -r b_made b_batch b_kib <<< "$(echo "$s" | grep -oE '[0-9]+' | tr '\n' ' ')"
+read -r b_made b_kib b_mib b_slot <<< "$(echo "$s" | grep -oE '[0-9]+' | tr '\n' ' ')"
 if [ -z "$s" ] || [ -z "$one" ]; then
-    fail run/first-retype "the chapter no longer says 'Only then does memd make its first frames: one retype' and 'That retype makes N frames, not N: ...'"
-elif within "$retypes" "$one" && [ "$made" = "$b_made" ] && [ "$batch" = "$b_batch" ] && [ "$kib" = "$b_kib" ]; then
+    fail run/first-retype "the chapter no longer says 'Only then does memd make its first frames: one retype' and 'That retype takes a full batch of N frames from the region with the highest address, the N KiB at N MiB in slot N'"
+elif within "$retypes" "$one" && [ "$made" = "$b_made" ] && [ "$batch" = "$b_made" ] &&
+     [ "$from" = "$b_slot" ] && [ "$kib" = "$b_kib" ] && [ $((b_mib << 20)) = "${base:-x}" ] &&
+     [ "$base" = "$highest" ]; then
     pass run/first-retype
 else
-    fail run/first-retype "the book says $one retype of $b_made frames, not $b_batch, from a first region of $b_kib KiB; the trace has $retypes retypes before ready, the first of ${made:-no} frames, MEMD_RETYPE_BATCH is ${batch:-undefined}, and the first region is $kib KiB"
+    fail run/first-retype "the book says $one retype of $b_made frames (MEMD_RETYPE_BATCH is ${batch:-undefined}) from the $b_kib KiB at $b_mib MiB in slot $b_slot, the highest; the trace has $retypes retypes before ready, the first of ${made:-no} frames from slot ${from:-none} ($kib KiB at $base; the highest region is at $highest)"
+fi
+
+# "... does memd retype the next batch. That batch makes 32 frames, not
+# 64: a batch never runs past the end of its region, and the next region
+# down is 128 KiB."
+s=$(said 'That batch makes [0-9]+ frames, not [0-9]+: a batch never runs past the end of its region, and the next region down is [0-9]+ KiB')
+read -r b_made b_batch b_kib <<< "$(echo "$s" | grep -oE '[0-9]+' | tr '\n' ' ')"
+read -r made2 from2 <<< "$(request_part 1 | sed -n 's/.*UNTYPED_RETYPE untyped \([0-9]*\) → \([0-9]*\) frames .*/\2 \1/p' | head -1)"
+read -r kib2 base2 <<< "$(untyped_of "${from2:-0}")"
+below=$(bases | sort -n | awk -v h="$highest" '$1 < h { m = $1 } END { print m + 0 }')
+if [ -z "$s" ]; then
+    fail run/refill-stops-at-the-region-end "the chapter no longer says 'That batch makes N frames, not N: a batch never runs past the end of its region, and the next region down is N KiB'"
+elif [ "$made2" = "$b_made" ] && [ "$batch" = "$b_batch" ] && [ "$kib2" = "$b_kib" ] &&
+     [ "$base2" = "$below" ] && [ "$made2" -lt "$batch" ]; then
+    pass run/refill-stops-at-the-region-end
+else
+    fail run/refill-stops-at-the-region-end "the book says the next batch makes $b_made frames, not $b_batch, from a region of $b_kib KiB, the next one down; the trace's refill in request 1 made ${made2:-no} frames from slot ${from2:-none} ($kib2 KiB at $base2; the next region down is at $below)"
 fi
 
 # "The ready report carries the number of frames memd manages, 112."

@@ -164,9 +164,12 @@ check_image gcc "$BUILD/memd"
 # The stack memd needs: the deepest call chain of an image built with
 # -fstack-usage (which changes no code) in a scratch build directory, by
 # each compiler, is at most half of MEMD_STACK_NEED, the stack below the
-# startup frame that memd's entry demands (memd.nw, "Entering the image").
-need=$(sed -n 's/^#define MEMD_STACK_NEED (\([0-9]*\)u \* 1024u).*/\1/p' "$BUILD/memd-image.c")
-need=$((${need:-0} * 1024))
+# startup frame that memd's entry demands (memd.nw, "Entering the image");
+# and no single function's frame is as large as the guard page, so that
+# a stack run past the reserve touches the guard page before anything
+# below it.
+need=$(sed -n 's/^#define MEMD_STACK_NEED \([0-9]*\)u.*/\1/p' "$BUILD/memd-image.c")
+need=${need:-0}
 for cc in gcc clang; do
     sb="$SCRATCH/su-$cc"
     mkdir -p "$sb" && cp "$BUILD/.deps-ok" "$sb/" 2>/dev/null
@@ -181,6 +184,12 @@ for cc in gcc clang; do
         echo "# $cc: $deep; MEMD_STACK_NEED $need"
     else
         fail "stack/$cc/deepest-chain-within-half-of-MEMD_STACK_NEED" "$deep; MEMD_STACK_NEED $need"
+    fi
+    largest=$(echo "$deep" | sed -n 's/^largest \([0-9]*\) bytes.*/\1/p')
+    if [ -n "$largest" ] && [ "$largest" -lt 4096 ]; then
+        pass "stack/$cc/no-frame-steps-over-the-guard-page"
+    else
+        fail "stack/$cc/no-frame-steps-over-the-guard-page" "$deep"
     fi
 done
 

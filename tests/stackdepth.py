@@ -6,7 +6,8 @@ files with the image's flags) give each function's frame, return address
 included; the image's disassembly gives who calls whom (a `call` or a
 tail `jmp` to a function's first instruction).  The deepest chain is the
 path from _start through the call graph whose frames add up to the most
-bytes.  Prints `deepest N bytes: f1 > f2 > ...` and exits 1 if the graph
+bytes.  Prints `deepest N bytes: f1 > f2 > ...`, then the largest single
+frame among the functions reached, `largest N bytes: f`, and exits 1 if the graph
 has a cycle (memd has no recursion, so a stack bound would be
 meaningless) or a function of the image has no stack figure.
 """
@@ -74,6 +75,8 @@ def main():
 
     n, chain = deepest('_start')
     print('deepest %d bytes: %s' % (n, ' > '.join(chain)))
+    big = max(best, key=lambda f: size[f])
+    print('largest %d bytes: %s' % (size[big], big))
 
 
 if __name__ == '__main__':
