@@ -551,7 +551,8 @@ tree() {
     touch "$d/build/.deps-ok" &&
     (cd "$d" && ./tangle memd.nw build > /dev/null) && touch "$d/build/.tangled" || return 1
     if cmp -s "$BUILD/memd-abi.h" "$d/build/memd-abi.h" && [ -x "$KMODEL" ] && [ -f "$BUILD/careless-memd" ]; then
-        cp "$KMODEL" "$d/build/kmodel" && cp "$BUILD/careless-memd" "$d/build/careless-memd"
+        cp "$KMODEL" "$d/build/kmodel" && cp "$BUILD/careless-memd" "$d/build/careless-memd" &&
+            cp "$BUILD/careless-memd.o" "$d/build/careless-memd.o"
     fi
 }
 
