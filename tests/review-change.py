@@ -1263,7 +1263,8 @@ def summary_html(facts, groups, view, title):
             continue
         if label == "moved":            # the least to look at: folded
             out.append(f"<tr><th></th><td><details><summary><i>moved, "
-                       f"unchanged:</i> {ch['moved']} chunks</summary>"
+                       f"unchanged:</i> {ch['moved']} chunk"
+                       f"{'' if ch['moved'] == 1 else 's'}</summary>"
                        f"{chunk_list(kinds)}</details></td></tr>")
         else:
             out.append(f"<tr><th></th><td><i>{label}:</i> "
