@@ -285,19 +285,19 @@ toolchain:
 	@echo "image toolchain: $(IMAGE_TOOLCHAIN) ($(IMAGE_CC)$(if $(filter 1,$(IMAGE_CC_IS_CLANG)), and $(IMAGE_LD))) for $(IMAGE_TARGET), on a $(HOST_ARCH) host"
 	@echo "image packages: $(IMAGE_PACKAGES)"
 
-# The book.  Its evidence (below, at book-evidence) is woven in when it
-# exists: measured first when the goal is book-evidence, or test with the
-# book area; otherwise only if it is there already (weave leaves out
-# evidence measured on another text of memd.nw).  Proofs, once they exist,
-# likewise from build/prove.json.
+# The book.  Its evidence (below, at book-evidence) is measured first, and
+# woven in, when the goal is book-evidence, or test with the book area;
+# otherwise whatever evidence is there already is handed to weave, which
+# leaves it out if it was measured on another text of memd.nw: a plain
+# make never waits for a measurement.  Proofs, once they exist, likewise
+# from build/prove.json.
 EVIDENCE := $(BUILD)/evidence.json
 PROOFS := $(BUILD)/prove.json
 EVIDENCE_WANTED := $(if $(filter book-evidence,$(MAKECMDGOALS)),yes,$(if \
 	$(filter test,$(MAKECMDGOALS)),$(if $(strip $(AREAS)),$(filter book,$(AREAS)),yes)))
-BOOK_EVIDENCE := $(if $(EVIDENCE_WANTED),$(EVIDENCE),$(wildcard $(EVIDENCE))) \
-	$(wildcard $(PROOFS))
-WEAVE_EVIDENCE = $(if $(filter $(EVIDENCE),$(BOOK_EVIDENCE)),--evidence $(EVIDENCE)) \
-	$(if $(filter $(PROOFS),$(BOOK_EVIDENCE)),--proofs $(PROOFS))
+BOOK_EVIDENCE := $(if $(EVIDENCE_WANTED),$(EVIDENCE)) $(wildcard $(PROOFS))
+WEAVE_EVIDENCE = $(if $(EVIDENCE_WANTED)$(wildcard $(EVIDENCE)),--evidence $(EVIDENCE)) \
+	$(if $(wildcard $(PROOFS)),--proofs $(PROOFS))
 
 $(BUILD)/memd.html $(BUILD)/memd.pdf: $(BUILD)/.woven ;
 $(BUILD)/.woven: $(WEB) weave $(BOOK_DEPS) $(BOOK_EVIDENCE)
