@@ -940,15 +940,20 @@ def check_evidence(web, dump_path, gcov_path, coverage_path, evidence_path):
            said and figure and said.groups() == figure.groups(),
            f"book {figure.groups() if figure else None}, "
            f"make coverage {said.groups() if said else None}")
-    # Case by case, the counts add up to the whole run's.
+    # Case by case, the lines run are those the whole run runs, every line
+    # of the core (the counts themselves are compared only in the message:
+    # a case's path may depend on where the C library put its memory).
     with open(evidence_path, encoding="utf-8") as f:
         evidence = json.load(f)
     host = evidence["host"]["lines"]
-    differ = [n for n, c in counts.items()
-              if str(n) not in host or host[str(n)][0] != c]
-    report("evidence/cases-add-up-to-the-whole-run",
+    differ = [str(n) for n, c in counts.items()
+              if str(n) not in host or (host[str(n)][0] > 0) != (c > 0)]
+    counted = sum(1 for n, c in counts.items()
+                  if str(n) in host and host[str(n)][0] != c)
+    report("evidence/cases-run-what-the-whole-run-runs",
            counts and not differ,
-           f"{len(counts)} lines; differ: {first(map(str, differ))}")
+           f"{len(counts)} lines, {len(differ)} run by one and not the "
+           f"other: {first(differ)}; {counted} counted differently")
     # Opened, a chunk's marks name its test cases, which are real ones.
     cases = set(evidence["host"]["cases"])
     listed = names[0][2].split(",") if names and len(names[0]) > 2 else []

@@ -25,8 +25,8 @@
 #     object code as the tangled file;
 #   - the evidence beside each chunk (weave --evidence, make book-evidence):
 #     the marks the browser shows against make coverage's report, the
-#     cases adding up to the whole run, the image's code marked as run on
-#     the image; an opened mark names real test cases;
+#     lines the cases ran those the whole run runs, the image's code
+#     marked as run on the image; an opened mark names real test cases;
 #   - search, in the browser: an identifier from #search=NAME, a chunk by
 #     its name, a phrase of the prose, nothing found said so;
 #   - the change view of two changes kept as fixtures, in the browser:
