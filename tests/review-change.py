@@ -131,6 +131,7 @@ class Block:
         self.raw = []           # prose: the lines as written
         self.d = None           # chunk: weave's Definition
         self.level = self.title = self.ident = self.number = None
+        self.section = None
         self.region = None      # the alignment's region it fell in
         self.partner = None     # the block on the other side it is paired with
         self.status = None
@@ -231,8 +232,12 @@ def read_web(path, side):
             seen[base] += 1
         else:
             seen[b.ident] += 1
+    heading = None
     for i, b in enumerate(blocks):
         b.index = i
+        b.section = heading         # the heading it comes under, if any
+        if b.kind == "heading":
+            heading = b
     return blocks, xref
 
 
@@ -904,18 +909,32 @@ class View:
         return (f'<div class="rc-prose {cls}" data-status="{esc(item.status)}">'
                 f'{self.badge(item)}{self.prose_html(b)}</div>')
 
+    def where(self, block):
+        """Where the partner of a moved block is: for a block of the new
+        text, its section there; for one of the old text, its section in
+        the old book ("old §N Title"), linked to the place the view shows
+        where it was."""
+        partner = block.partner
+        item = self.item_of.get(id(partner)) if partner is not None else None
+        if item is None or item.group is None:
+            return ""
+        if partner.side == "new":
+            label = item.group.label()
+        else:
+            head = partner if partner.kind == "heading" else partner.section
+            label = "the old book's beginning" if head is None else \
+                ("old §" + head.number + " " if head.number else "old ") + head.title
+        return f'<a href="#{item.group.anchor}">{esc(label)}</a>'
+
     def badge(self, item):
         s = item.status
         if s == "equal":
             return ""
         where = ""
-        partner = item.block.partner
-        if s in ("moved", "moved-changed", "moved-away") and partner is not None:
-            g = self.item_of.get(id(partner))
-            group = g.group if g else None
-            if group is not None:
-                where = (f' {"to" if item.away else "from"} '
-                         f'<a href="#{group.anchor}">{esc(group.label())}</a>')
+        if s in ("moved", "moved-changed", "moved-away"):
+            to = self.where(item.block)
+            if to:
+                where = f' {"to" if item.away else "from"} {to}'
         text = {"inserted": "added", "deleted": "removed", "changed": "changed",
                 "moved": "moved", "moved-changed": "moved and changed",
                 "renamed": "renamed", "moved-away": "moved"}[s]
@@ -1012,13 +1031,7 @@ class View:
         return f'<div class="rc-prose rc-equal">{self.prose_html(b)}</div>'
 
     def moved_run(self, items, away):
-        first = items[0]
-        partner = first.block.partner
-        g = self.item_of.get(id(partner)).group if partner is not None and \
-            self.item_of.get(id(partner)) else None
-        where = ""
-        if g is not None:
-            where = f'<a href="#{g.anchor}">{esc(g.label())}</a>'
+        where = self.where(items[0].block)
         if away:
             return (f'<p class="rc-moved-away" data-status="moved-away">↦ '
                     f'{self.count_words(items)} moved from here to {where}.</p>')
