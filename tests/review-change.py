@@ -733,6 +733,7 @@ class View:
         self.code = CodeRenderer(self)
         self.prose = {}
         self.item_of = {}           # id of a block -> its item, where it is
+        self.old_block_of = {id(b.d): b for b in old if b.kind == "chunk"}
 
     def chunk_id(self, block):
         return ("rc-old-" if block.side == "old" else "rc-") + block.d.anchor
@@ -760,6 +761,9 @@ class View:
         if rc in self.shown:
             return "#" + rc
         if side == "old":
+            block = self.old_block_of.get(id(d))
+            if block is not None and block.partner is not None:
+                return self.link_to_chunk(block.partner.d, "new")
             defs = self.new_xref.defs_of.get(d.name)
             return self.link_to_chunk(defs[0], "new") if defs else None
         return self.book_link(d.anchor)
@@ -1424,9 +1428,9 @@ def main(argv):
         view = View(old, new, old_xref, new_xref, book,
                     moved_lines(items))
         view.item_of = {id(i.block): i for i in items}
-        for g in groups:
+        for g in groups:                # the chunks the page sets out
             for i in g.items:
-                if i.block.kind == "chunk":
+                if i.block.kind == "chunk" and not i.away:
                     view.shown.add(view.chunk_id(i.block))
         # Render the prose of what is shown, each side in one run of pandoc.
         wanted = {"old": [], "new": []}
@@ -1456,6 +1460,12 @@ def main(argv):
 
         facts = gather(items, groups, view, roots, image)
         html_text = page(title, subtitle, groups, view, facts)
+        ids = set(re.findall(r'\bid="([^"]*)"', html_text))
+        dangling = sorted({h for h in re.findall(r'(?<![-\w])href="#([^"]*)"',
+                                                html_text) if h not in ids})
+        if dangling:
+            print(f"review-change: warning: links to nowhere: "
+                  f"{', '.join(dangling[:5])}", file=sys.stderr)
         os.makedirs(out_dir, exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(html_text)
