@@ -15,6 +15,10 @@
 #                   with callgrind; writes build/bench.txt
 #   make review     the code alone, with the prose as comments (noweb's
 #                   nountangle): one file per root in build/review/
+#   make review-change BASE=REV [TO=REV]
+#                   a change of the book, woven: build/review-change.html
+#   make book-evidence  measure the evidence beside each chunk (tests per
+#                   case, lines run) and weave it into the book
 #   make clean      remove build/
 #
 # No target is named tangle, weave or tests: those are files here.
@@ -231,7 +235,8 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all \
 HOST_CFLAGS := -std=c11 -O1 -g $(WARN) -I$(BUILD) -Itests -DMEMD_CHECKING=1 $(SANITIZE)
 
 # ---------------------------------------------------------------------------
-.PHONY: all test check clean fuzz coverage bench run debug review html image toolchain FORCE
+.PHONY: all test check clean fuzz coverage bench run debug review html image toolchain FORCE \
+	book-evidence review-change
 
 all: $(IMAGE) $(MODE_IMAGE) $(BUILD)/memd.html $(BUILD)/memd.pdf
 
@@ -280,16 +285,29 @@ toolchain:
 	@echo "image toolchain: $(IMAGE_TOOLCHAIN) ($(IMAGE_CC)$(if $(filter 1,$(IMAGE_CC_IS_CLANG)), and $(IMAGE_LD))) for $(IMAGE_TARGET), on a $(HOST_ARCH) host"
 	@echo "image packages: $(IMAGE_PACKAGES)"
 
-# The book.
+# The book.  Its evidence (below, at book-evidence) is measured first, and
+# woven in, when the goal is book-evidence, or test with the book area;
+# otherwise whatever evidence is there already is handed to weave, which
+# leaves it out if it was measured on another text of memd.nw: a plain
+# make never waits for a measurement.  Proofs, once they exist, likewise
+# from build/prove.json.
+EVIDENCE := $(BUILD)/evidence.json
+PROOFS := $(BUILD)/prove.json
+EVIDENCE_WANTED := $(if $(filter book-evidence,$(MAKECMDGOALS)),yes,$(if \
+	$(filter test,$(MAKECMDGOALS)),$(if $(strip $(AREAS)),$(filter book,$(AREAS)),yes)))
+BOOK_EVIDENCE := $(if $(EVIDENCE_WANTED),$(EVIDENCE)) $(wildcard $(PROOFS))
+WEAVE_EVIDENCE = $(if $(EVIDENCE_WANTED)$(wildcard $(EVIDENCE)),--evidence $(EVIDENCE)) \
+	$(if $(wildcard $(PROOFS)),--proofs $(PROOFS))
+
 $(BUILD)/memd.html $(BUILD)/memd.pdf: $(BUILD)/.woven ;
-$(BUILD)/.woven: $(WEB) weave $(BOOK_DEPS)
-	./weave $(WEB) $(BUILD)
+$(BUILD)/.woven: $(WEB) weave $(BOOK_DEPS) $(BOOK_EVIDENCE)
+	./weave $(strip $(WEAVE_EVIDENCE)) $(WEB) $(BUILD)
 	@touch $@
 
 # The HTML alone, in a few seconds, for the edit loop (the PDF waits for
 # the next make).
 html: $(BOOK_DEPS)
-	./weave --html-only $(WEB) $(BUILD)
+	./weave --html-only $(strip $(WEAVE_EVIDENCE)) $(WEB) $(BUILD)
 
 # The benchmark (see memd.nw, "Measuring the cost"): the core compiled
 # exactly as for the image (IMAGE_CFLAGS: -O2, freestanding, no SSE, no
@@ -403,6 +421,44 @@ $(COV_OBJDIR)/test-%: $(BUILD)/test-%.c $(COV_OBJS) $(HEADERS) $(BUILD)/memd-hos
 
 coverage: $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES))
 	@tests/coverage $(COV_OBJDIR) $(TEST_NAMES)
+
+# The evidence beside each chunk of the book (memd.nw, "How the book is
+# made"): the host tests again, from the objects of make coverage, each
+# program linked with tests/covcase.c, which writes gcov's counters out
+# after every case; and the image, every scenario played under gdb with a
+# breakpoint on each line of the platform's code.  tests/evidence.py runs
+# both and writes build/evidence.json; weave --evidence sets it beside the
+# chunks.  make book-evidence measures and weaves; make test does so when
+# it runs the book area.  A plain make weaves in the evidence only if it
+# was measured on this very memd.nw (weave checks), so the edit loop never
+# waits for it.
+CASE_PROGS := $(addprefix $(COV_OBJDIR)/cases-test-,$(TEST_NAMES))
+
+$(COV_OBJDIR)/covcase.o: tests/covcase.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -g $(WARN) -c -o $@ $<
+
+$(COV_OBJDIR)/cases-test-%: $(BUILD)/test-%.c $(COV_OBJS) $(COV_OBJDIR)/covcase.o \
+		$(HEADERS) $(BUILD)/memd-host.h
+	$(CC) $(COV_CFLAGS) -Wl,--wrap=printf -o $@ $< $(COV_OBJS) $(COV_OBJDIR)/covcase.o
+
+$(EVIDENCE): $(WEB) $(CASE_PROGS) $(addprefix $(COV_OBJDIR)/test-,$(TEST_NAMES)) $(IMAGE) \
+		$(KMODEL) tests/evidence.py weave $(wildcard tests/scenarios/*) | $(DEPS_STAMP)
+	python3 tests/evidence.py --web $(WEB) --out $@ --cases-dir $(BUILD)/evidence-cases \
+	    --gcno-dir $(COV_OBJDIR) --programs $(CASE_PROGS) \
+	    --image $(IMAGE) --kmodel $(KMODEL) --scenarios tests/scenarios
+
+book-evidence: $(BUILD)/.woven
+
+# A change of the book, woven for review (memd.nw, "How the book is made"):
+# make review-change BASE=REV [TO=REV] writes build/review-change.html, the
+# change from revision BASE to revision TO, or to the working tree.
+BASE ?=
+TO ?=
+review-change: $(BOOK_DEPS)
+	@test -n "$(BASE)" || { echo "make review-change: name the revision to compare with, BASE=REV (and TO=REV, else the working tree)" >&2; exit 2; }
+	python3 tests/review-change.py --base $(BASE) $(if $(TO),--to $(TO)) \
+	    --out $(BUILD)/review-change.html --book $(BUILD)/memd.html
 
 # The kernel model (tests/kmodel.c): a host program that boots the image
 # under ptrace and plays the EriX kernel, rootd and clients from the

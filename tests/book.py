@@ -11,6 +11,14 @@ tests/book.sh.  Each prints TAP lines "ok - book/NAME" or
     book.py pdf WEB PDF               the PDF: text, pages, links, outline,
                                       the pages of cross-references
     book.py png NAME FILE...          each PNG shows something (not blank)
+    book.py evidence WEB DUMP GCOV COVERAGE EVIDENCE
+                                      the evidence marks the browser saw
+                                      against the coverage report (make
+                                      coverage's gcov file and summary)
+    book.py search WEB HTML DUMP      the search box, as the browser used it
+    book.py change EXPECTED PAIR DUMP the change view of a pair of fixtures,
+                                      as the browser saw it, against the
+                                      sections and chunks expected
 
 The checks read the web with noweb's own front end (markup, finduses), not
 with weave's code, and the tangled files in BUILD, so that they judge
@@ -18,11 +26,13 @@ weave's output against the web rather than weave against itself.
 """
 
 import glob
+import json
 import os
 import re
 import subprocess
 import sys
 import zlib
+from collections import defaultdict
 
 AREA = "book"
 failures = 0
@@ -237,6 +247,7 @@ def html_chunks(body):
     """The chunk divs of the HTML, in order: (id, header HTML, code HTML)."""
     return re.findall(r'<div id="(chunk-[^"]*)" class="chunk">\s*'
                       r'<div class="chunk-head">(.*?)</div>\s*'
+                      r'(?:<details class="evidence[^"]*"[^>]*>.*?</details>\s*)?'
                       r'<pre class="code[^"]*"><code>(.*?)</code></pre>',
                       body, re.S)
 
@@ -316,7 +327,8 @@ def check_structure(web, html_path, build):
     secs = sections(body[toc.end():] if toc else body)
     toc_targets = set(re.findall(r'href="#([^"]*)"', toc.group(0))) if toc else set()
     parts = {i for _, i in web_parts(web)}
-    numbered = [s for s in secs if not s.ident.startswith("weave-index")
+    numbered = [s for s in secs
+                if not s.ident.startswith(("weave-index", "weave-evidence"))
                 and s.ident not in parts]
     missing = [s.title for s in numbered if s.ident not in toc_targets]
     report("html/table-of-contents-links-every-chapter-and-section",
@@ -833,6 +845,209 @@ def check_png(name, paths):
                f"{width}x{height}, {share:.2%} of it dark")
 
 
+# ---------------------------------------------------------------------------
+# The evidence beside each chunk (weave --evidence), as the browser saw it
+# (book.sh's script writes, for each chunk, "ev ID SUMMARY NOT-RUN" and,
+# for one chunk opened, "evnames ID NAMES"), against the coverage report
+# that `make coverage` writes (gcov's annotated memd.nw and its summary).
+
+def web_definitions(web):
+    """Every chunk definition of the web, in order: (name, the line numbers
+    of its code).  Read from the text itself, line by line, as noweb
+    writes chunks (<<name>>= ... then a line starting with @)."""
+    out, current = [], None
+    with open(web, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            m = re.match(r"^<<(.*)>>=\s*$", line)
+            if m:
+                current = (m.group(1), [])
+                out.append(current)
+            elif current is not None and re.match(r"^@(\s|$)", line):
+                current = None
+            elif current is not None:
+                current[1].append(number)
+    return out
+
+
+def gcov_counts(path):
+    """{line of memd.nw: count} for the lines gcov counted."""
+    counts = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^\s*([^:]+):\s*(\d+):", line)
+            if not m or line.lstrip().startswith(("branch", "call", "function")):
+                continue
+            count, number = m.group(1).strip(), int(m.group(2))
+            if count == "-" or number == 0:
+                continue
+            counts[number] = 0 if count in ("#####", "=====") \
+                else int(count.rstrip("*"))
+    return counts
+
+
+def check_evidence(web, dump_path, gcov_path, coverage_path, evidence_path):
+    with open(dump_path, encoding="utf-8", errors="replace") as f:
+        page = f.read()
+    found = re.search(r'<pre id="book-check">(.*?)</pre>', page, re.S)
+    dump = html_text(found.group(1)) if found else ""
+    chapter = re.search(r'<h1[^>]*id="weave-evidence".*?(?=<h2)', page, re.S)
+    chapter = re.sub(r"\s+", " ", html_text(chapter.group(0))) if chapter else ""
+    rows = [l.split("\t") for l in dump.split("\n") if l.startswith("ev\t")]
+    names = [l.split("\t") for l in dump.split("\n") if l.startswith("evnames\t")]
+    definitions = web_definitions(web)
+    chunks = web_chunks(web)
+    report("evidence/every-chunk-has-marks",
+           len(rows) == len(definitions) and all(r[2] != "-" for r in rows),
+           f"{sum(r[2] != '-' for r in rows)} chunks with marks of "
+           f"{len(definitions)} definitions (woven without evidence? make "
+           "book-evidence)")
+    counts = gcov_counts(gcov_path)
+    wrong, checked = [], 0
+    for (name, lines), row, chunk in zip(definitions, rows, chunks):
+        if roots_reached(chunks, chunk.name) != {"memd-core.c"}:
+            continue
+        counted = [n for n in lines if n in counts]
+        unrun = [n for n in counted if counts[n] == 0]
+        if not counted:
+            continue
+        checked += 1
+        summary, said = row[2], row[3].split(",") if row[3] else []
+        m = re.search(r"(\d+)/(\d+) lines run", summary)
+        if not m or (int(m.group(1)), int(m.group(2))) != \
+                (len(counted) - len(unrun), len(counted)):
+            wrong.append(f"{row[1]}: '{summary}', gcov: "
+                         f"{len(counted) - len(unrun)}/{len(counted)}")
+        elif len(unrun) <= 12 and sorted(int(x) for x in said) != unrun:
+            wrong.append(f"{row[1]}: not run {said}, gcov {unrun}")
+    report("evidence/marks-match-the-coverage-report",
+           checked > 20 and not wrong,
+           f"{checked} chunks of memd-core.c; " + first(wrong, 3))
+    # The image's own code is marked as such, never as code no test ran.
+    image_rows = [row for (name, lines), row, chunk in
+                  zip(definitions, rows, chunks)
+                  if roots_reached(chunks, chunk.name) == {"memd-image.c"}]
+    bad = [r[1] for r in image_rows
+           if not re.search(r"image: \d+/\d+ lines run|nothing to run", r[2])]
+    report("evidence/image-code-marked-as-run-on-the-image",
+           image_rows and not bad, first(bad) if bad else
+           f"{len(image_rows)} chunks")
+    # The book's figure for the core is the coverage report's.
+    with open(coverage_path, encoding="utf-8", errors="replace") as f:
+        said = re.search(r"of lines \((\d+) of (\d+)\)", f.read())
+    figure = re.search(r"of the core.s, in memd-core\.c, (\d+) of (\d+)", chapter)
+    report("evidence/the-core-figure-is-the-coverage-report's",
+           said and figure and said.groups() == figure.groups(),
+           f"book {figure.groups() if figure else None}, "
+           f"make coverage {said.groups() if said else None}")
+    # Case by case, the lines run are those the whole run runs, every line
+    # of the core (the counts themselves are compared only in the message:
+    # a case's path may depend on where the C library put its memory).
+    with open(evidence_path, encoding="utf-8") as f:
+        evidence = json.load(f)
+    host = evidence["host"]["lines"]
+    differ = [str(n) for n, c in counts.items()
+              if str(n) not in host or (host[str(n)][0] > 0) != (c > 0)]
+    counted = sum(1 for n, c in counts.items()
+                  if str(n) in host and host[str(n)][0] != c)
+    report("evidence/cases-run-what-the-whole-run-runs",
+           counts and not differ,
+           f"{len(counts)} lines, {len(differ)} run by one and not the "
+           f"other: {first(differ)}; {counted} counted differently")
+    # Opened, a chunk's marks name its test cases, which are real ones.
+    cases = set(evidence["host"]["cases"])
+    listed = names[0][2].split(",") if names and len(names[0]) > 2 else []
+    unknown = [c for c in listed if c not in cases]
+    report("evidence/opened-marks-name-the-cases",
+           listed and not unknown and len(listed) == len(set(listed)),
+           f"{len(listed)} names; unknown: {first(unknown)}")
+
+
+# ---------------------------------------------------------------------------
+# Search: book.sh opens the book at #search=WORDS and types other queries;
+# its script writes "q QUERY KIND HREF" for the first results of each, and
+# "status QUERY TEXT".
+
+def check_search(web, html_path, dump_path):
+    with open(dump_path, encoding="utf-8", errors="replace") as f:
+        found = re.search(r'<pre id="search-check">(.*?)</pre>', f.read(), re.S)
+    text = html_text(found.group(1)) if found else ""
+    with open(html_path, encoding="utf-8") as f:
+        book = f.read()
+    results = defaultdict(list)
+    status = {}
+    for line in text.split("\n"):
+        parts = line.split("\t")
+        if parts[0] == "q" and len(parts) == 4:
+            results[parts[1]].append((parts[2], parts[3]))
+        elif parts[0] == "status" and len(parts) == 3:
+            status[parts[1]] = parts[2]
+    ids = set(re.findall(r'\bid="([^"]*)"', book))
+    dangling = [h for rs in results.values() for _, h in rs
+                if h.lstrip("#") not in ids]
+    report("search/results-link-into-the-book", results and not dangling,
+           first(dangling))
+    entry = re.search(r'<li id="index-memd_frames_alloc"><code><a href="#([^"]*)"',
+                      book)
+    got = results.get("memd_frames_alloc", [])
+    report("search/an-identifier-from-the-url",
+           entry and got and got[0] == ("identifier", "#" + entry.group(1)),
+           f"first results {got[:2]}, the index leads to "
+           f"{entry.group(1) if entry else None}")
+    name = "accounting: allocate frames to a caller"
+    anchor = re.search(r'<div id="(chunk-accounting-allocate-frames-to-a-'
+                       r'caller-1)" class="chunk">', book)
+    got = results.get(name, [])
+    report("search/a-chunk-by-its-name",
+           anchor and any(k.startswith("chunk") and h == "#" + anchor.group(1)
+                          for k, h in got), f"results {got[:3]}")
+    phrase = "Three kinds of reader come here"
+    got = results.get(phrase, [])
+    report("search/a-phrase-of-the-prose",
+           ("section", "#who-it-is-for") in got, f"results {got[:3]}")
+    report("search/nothing-found-said",
+           status.get("zzqqxx-no-such-word") == "nothing found",
+           f"status {status.get('zzqqxx-no-such-word')!r}")
+
+
+# ---------------------------------------------------------------------------
+# The change view of a pair of fixtures (tests/fixtures/review-change/):
+# book.sh's script writes "section NUMBER TITLE STATUS" for each section
+# the page shows, "chunk NAME STATUS" for each chunk it shows changed,
+# "only-moves yes|no", and the page's links that lead nowhere.
+
+def check_change(expected_path, pair, dump_path):
+    want, current = [], None
+    with open(expected_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("#") or not line.strip():
+                continue
+            m = re.match(r"^\[(.*)\]$", line)
+            if m:
+                current = m.group(1)
+            elif current == pair:
+                want.append(line)
+    with open(dump_path, encoding="utf-8", errors="replace") as f:
+        pre = re.search(r'<pre id="change-check">(.*?)</pre>', f.read(), re.S)
+    text = html_text(pre.group(1)) if pre else ""
+    found = re.search(r"@@change-check\n(.*?)@@end", text, re.S)
+    got = [l.replace("\t", "|") for l in found.group(1).split("\n")
+           if l] if found else []
+    links = [l for l in got if l.startswith("dangling|")]
+    got = [l for l in got if not l.startswith("dangling|")]
+    for kind in ("section", "chunk", "only-moves"):
+        w = [l for l in want if l.startswith(kind + "|")]
+        g = [l for l in got if l.startswith(kind + "|")]
+        diff = [f"-{l}" for l in w if l not in g] + [f"+{l}" for l in g if l not in w]
+        report(f"change/{pair}/{kind}s-as-expected" if kind != "only-moves"
+               else f"change/{pair}/only-moves-said-when-so",
+               found and w == g, "; ".join(diff) or "order differs"
+               if found else "the check script did not run")
+    report(f"change/{pair}/links-resolve", found and links == ["dangling|"],
+           first(links))
+
+
 def main(argv):
     what = argv[1] if len(argv) > 1 else ""
     if what == "structure":
@@ -845,6 +1060,12 @@ def main(argv):
         check_pdf(argv[2], argv[3])
     elif what == "png":
         check_png(argv[2], argv[3:])
+    elif what == "evidence":
+        check_evidence(*argv[2:7])
+    elif what == "search":
+        check_search(*argv[2:5])
+    elif what == "change":
+        check_change(*argv[2:5])
     else:
         print(__doc__, file=sys.stderr)
         return 2

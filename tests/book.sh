@@ -22,7 +22,15 @@
 #     page of every cross-reference; its first page and a code-heavy page
 #     rendered by pdftoppm;
 #   - `make review`: one file per root, the prose as comments, and the same
-#     object code as the tangled file.
+#     object code as the tangled file;
+#   - the evidence beside each chunk (weave --evidence, make book-evidence):
+#     the marks the browser shows against make coverage's report, the
+#     lines the cases ran those the whole run runs, the image's code
+#     marked as run on the image; an opened mark names real test cases;
+#   - search, in the browser: an identifier from #search=NAME, a chunk by
+#     its name, a phrase of the prose, nothing found said so;
+#   - the change view of two changes kept as fixtures, in the browser:
+#     exactly the sections and chunks expected, a pure move said to be one.
 set -u
 AREA=book
 . "$(dirname "$0")/lib.sh"
@@ -144,12 +152,38 @@ script = r"""<script>
                  top >= -2 && top < window.innerHeight ? "visible" : "off-screen " + top
                 ].join("\t"));
   }
+  // The evidence beside each chunk, as a reader sees it: the marks, and
+  // the lines the opened marks say no test ran; one chunk's marks opened,
+  // and the names of the test cases it then shows.
+  var ev = [], all = document.querySelectorAll("div.chunk"), opened = "";
+  for (var e = 0; e < all.length; e++) {
+    var d = all[e].querySelector("details.evidence");
+    if (!d) { ev.push("ev\t" + all[e].id + "\t-\t"); continue; }
+    var summary = d.querySelector("summary").textContent.replace(/\s+/g, " ").trim();
+    var p = d.querySelector(".ev-body p"), said = p ? p.textContent : "";
+    var at = said.search(/Not run:|Never reached:/), unrun = [], m;
+    var re = /\bline (\d+)\b/g;
+    if (at >= 0) { said = said.slice(at); while ((m = re.exec(said))) unrun.push(m[1]); }
+    ev.push(["ev", all[e].id, summary, unrun.join(",")].join("\t"));
+    if (!opened && d.querySelector(".ev-who:not([data-indices=''])")) {
+      d.open = true;
+      d.dispatchEvent(new Event("toggle"));
+      var names = [], li = d.querySelectorAll("ul.ev-names li");
+      for (var k = 0; k < li.length; k++) {
+        var area = li[k].querySelector("b").textContent;
+        li[k].textContent.slice(area.length + 2).split(", ").forEach(function (c) {
+          names.push(area + "/" + c);
+        });
+      }
+      opened = "evnames\t" + all[e].id + "\t" + names.join(",");
+    }
+  }
   var out = document.createElement("pre");
   out.id = "book-check";
   out.textContent = "links " + n + "\ndangling " + dangling.slice(0, 5).join(" ") +
     "\nsvgs " + svgs.length + "\nempty-svgs " + empty.join(" ") +
     "\nstyled " + document.querySelectorAll("pre.code span.co").length +
-    "\n" + clicks.join("\n") + "\n";
+    "\n" + clicks.join("\n") + "\n" + ev.join("\n") + "\n" + opened + "\n";
   document.body.appendChild(out);
 })();
 </script>"""
@@ -157,6 +191,52 @@ open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + 
 EOF
     browser --dump-dom "file://$SCRATCH/checked.html" > "$SCRATCH/dom.html"
     $PY browser "$WEB" "$SCRATCH/dom.html"
+
+    # The evidence marks against the coverage report: make coverage's own
+    # report (tests/coverage, over the programs make book-evidence built).
+    names=${TEST_NAMES:-$(sed -n 's/^| `test-\([^`]*\)\.c` |.*/\1/p' "$WEB")}
+    if [ ! -s "$BUILD/evidence.json" ]; then
+        fail evidence/measured "no $BUILD/evidence.json: make book-evidence (make test makes it)"
+    elif ! tests/coverage "$BUILD/cov" $names > "$SCRATCH/coverage.out" 2>&1; then
+        fail evidence/coverage-report "tests/coverage failed: $(tail -1 "$SCRATCH/coverage.out")"
+    else
+        $PY evidence "$WEB" "$SCRATCH/dom.html" "$BUILD/cov/memd.nw.gcov" \
+            "$SCRATCH/coverage.out" "$BUILD/evidence.json"
+    fi
+
+    # Search: the book opened at #search=WORDS, then other queries typed
+    # (Enter runs one at once); the first results of each written out.
+    python3 - "$HTML" "$SCRATCH/search.html" <<'EOF'
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+script = r"""<script>
+(function () {
+  var lines = [];
+  function results(q) {
+    var li = document.querySelectorAll("#weave-search-results li");
+    for (var i = 0; i < li.length && i < 8; i++)
+      lines.push(["q", q, li[i].querySelector(".weave-search-kind").textContent,
+                  li[i].querySelector("a").getAttribute("href")].join("\t"));
+    lines.push(["status", q, document.getElementById("weave-search-status").textContent].join("\t"));
+  }
+  results(decodeURIComponent(location.hash.slice("#search=".length)));
+  var input = document.getElementById("weave-search-input");
+  ["accounting: allocate frames to a caller", "Three kinds of reader come here",
+   "zzqqxx-no-such-word"].forEach(function (q) {
+    input.value = q;
+    input.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter"}));
+    results(q);
+  });
+  var out = document.createElement("pre");
+  out.id = "search-check";
+  out.textContent = lines.join("\n") + "\n";
+  document.body.appendChild(out);
+})();
+</script>"""
+open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+EOF
+    browser --dump-dom "file://$SCRATCH/search.html#search=memd_frames_alloc" > "$SCRATCH/search-dom.html"
+    $PY search "$WEB" "$HTML" "$SCRATCH/search-dom.html"
 
     # Screenshots.  A URL's #fragment is not scrolled to before headless
     # Chromium takes its picture, and a scrolled page comes out blank; so a
@@ -195,9 +275,80 @@ EOF
         "file://$SCRATCH/code-page.html" > /dev/null
     browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-index-page.png" \
         "file://$SCRATCH/index-page.html" > /dev/null
+    # The same code page, its first chunk's evidence opened and a search
+    # typed into the box.
+    python3 - "$SCRATCH/code-page.html" "$SCRATCH/evidence-page.html" <<'EOF'
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+script = """<script>
+(function () {
+  var d = document.querySelector("div.chunk details.evidence");
+  if (d) { d.open = true; d.dispatchEvent(new Event("toggle")); }
+  var input = document.getElementById("weave-search-input");
+  input.value = "budget";
+  input.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter"}));
+  window.scrollTo(0, 0);
+})();
+</script>"""
+open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+EOF
+    browser --window-size=1280,1600 --screenshot="$(here "$SHOTS")/html-evidence-and-search.png" \
+        "file://$SCRATCH/evidence-page.html" > /dev/null
     [ -n "$anchor" ] || fail browser/code-page-anchor "no index entry for memd_alloc_checked_in_order"
     $PY png browser "$SHOTS/html-first-page.png" "$SHOTS/html-code-page.png" \
-        "$SHOTS/html-index-page.png"
+        "$SHOTS/html-index-page.png" "$SHOTS/html-evidence-and-search.png"
+
+    # The change view (tests/review-change.py) of two changes of a small
+    # book kept in tests/fixtures/review-change/: base.nw to change.nw
+    # (prose and code changed, sections added, removed, renamed and
+    # moved) and base.nw to moved.nw (moves only).  In the browser, the
+    # sections and chunks the page shows, in order, with their status,
+    # are exactly those the fixtures' file `expected` lists; the page says
+    # when a change only moves text; its links lead somewhere.
+    FIX=tests/fixtures/review-change
+    rm -f "$SHOTS"/change-*.png
+    for pair in change moved; do
+        if ! python3 tests/review-change.py --old "$FIX/base.nw" --new "$FIX/$pair.nw" \
+                --out "$SCRATCH/change-$pair.html" > "$SCRATCH/change-$pair.out" 2>&1; then
+            fail "change/$pair/made" "$(tail -1 "$SCRATCH/change-$pair.out")"
+            continue
+        fi
+        python3 - "$SCRATCH/change-$pair.html" "$SCRATCH/change-$pair-checked.html" <<'EOF'
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+script = r"""<script>
+(function () {
+  var out = ["@@change-check"];
+  document.querySelectorAll("section.rc-section").forEach(function (s) {
+    out.push(["section", s.dataset.number, s.dataset.title, s.dataset.status].join("\t"));
+  });
+  document.querySelectorAll(".rc-chunk").forEach(function (c) {
+    if (c.dataset.status !== "equal")
+      out.push(["chunk", c.dataset.name, c.dataset.status].join("\t"));
+  });
+  var banner = document.querySelector(".rc-only-moves");
+  out.push("only-moves\t" + (banner && /only moves text/.test(banner.textContent) ? "yes" : "no"));
+  var dangling = [];
+  document.querySelectorAll("a[href^='#']").forEach(function (a) {
+    if (!document.getElementById(a.getAttribute("href").slice(1)))
+      dangling.push(a.getAttribute("href"));
+  });
+  out.push("dangling\t" + dangling.slice(0, 5).join(" "));
+  out.push("@@end");
+  var pre = document.createElement("pre");
+  pre.id = "change-check";
+  pre.textContent = out.join("\n") + "\n";
+  document.body.appendChild(pre);
+})();
+</script>"""
+open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+EOF
+        browser --dump-dom "file://$SCRATCH/change-$pair-checked.html" > "$SCRATCH/change-$pair-dom.html"
+        $PY change "$FIX/expected" "$pair" "$SCRATCH/change-$pair-dom.html"
+        browser --window-size=1400,2000 --screenshot="$(here "$SHOTS")/change-$pair.png" \
+            "file://$SCRATCH/change-$pair.html" > /dev/null
+    done
+    $PY png change "$SHOTS"/change-*.png
 fi
 
 # The PDF.

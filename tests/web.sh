@@ -68,17 +68,25 @@ else
 fi
 
 # Weaving again gives the same bytes, HTML and PDF.  A book woven before
-# its last change (make's stamp build/.woven older than memd.nw or weave;
-# weave rewrites an output only when its bytes change, so the stamp, not
-# the outputs' times, says when it last ran) is stale, and said to be so.
-stale=""
+# its last change (make's stamp build/.woven older than memd.nw or weave,
+# or than the evidence or proofs woven into it; weave rewrites an output
+# only when its bytes change, so the stamp, not the outputs' times, says
+# when it last ran) is stale, and said to be so.  The weave here is given
+# the evidence and proofs make gives it: those in build/, if there.
+stale="" evidence=()
+for f in "$BUILD/evidence.json" "$BUILD/prove.json"; do
+    [ -f "$f" ] || continue
+    case $f in *evidence.json) evidence+=(--evidence "$f") ;; *) evidence+=(--proofs "$f") ;; esac
+    [ -f "$BUILD/.woven" ] && [ "$f" -nt "$BUILD/.woven" ] &&
+        stale="build/memd.html and build/memd.pdf were woven before $f was written (run make)"
+done
 if [ ! -f "$BUILD/.woven" ] || [ memd.nw -nt "$BUILD/.woven" ] || [ weave -nt "$BUILD/.woven" ]; then
     stale="build/memd.html and build/memd.pdf were woven before the last change of memd.nw or weave (run make)"
 fi
 if [ -n "$stale" ]; then
     fail weave-html-reproducible "the book is stale: $stale"
     fail weave-pdf-reproducible "the book is stale: $stale"
-elif ./weave memd.nw "$SCRATCH/w" >/dev/null 2>&1; then
+elif ./weave "${evidence[@]}" memd.nw "$SCRATCH/w" >/dev/null 2>&1; then
     expect weave-html-reproducible cmp "$SCRATCH/w/memd.html" "$BUILD/memd.html"
     expect weave-pdf-reproducible cmp "$SCRATCH/w/memd.pdf" "$BUILD/memd.pdf"
 else
